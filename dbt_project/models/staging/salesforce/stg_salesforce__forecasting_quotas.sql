@@ -1,0 +1,27 @@
+with
+
+source as (
+    select * from {{ source('salesforce', 'forecastingquota') }}
+),
+
+typed as (
+    select
+        {{ clean_text('id') }} as quota_id,
+        {{ clean_text('quotaownerid') }} as quota_owner_id,
+        {{ parse_date('startdate') }} as start_date,
+        {{ parse_number('quotaamount') }} as quota_amount,
+        {{ parse_timestamp('systemmodstamp') }} as system_modstamp,
+        _loaded_at
+    from source
+),
+
+latest as (
+    select
+        *,
+        row_number() over (partition by quota_id order by system_modstamp desc, _loaded_at desc) as version_rank
+    from typed
+)
+
+select quota_id, quota_owner_id, start_date, quota_amount, system_modstamp
+from latest
+where version_rank = 1 and quota_id is not null

@@ -1,0 +1,187 @@
+"""Reader for a SQL replica of a Salesforce org, through SQLAlchemy.
+
+Tables and columns are matched case-insensitively. Every value is read as text
+(``CAST(... AS VARCHAR)`` in the source database) so that raw keeps exactly what
+the CRM holds; typing happens in dbt staging, where bad values are quarantined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ingestion.contract import CRM_CONTRACT, ID_COLUMN, MODSTAMP_COLUMN
+from ingestion.errors import SourceError
+
+SOURCE_NAME = "crm"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A CRM table as found in the source: its real name and its columns by lower-case name."""
+
+    contract_name: str
+    actual_name: str
+    columns: dict[str, str]  # lower-case warehouse name -> column name in the source
+    modstamp_is_text: bool
+
+
+def warehouse_column_name(source_column: str) -> str:
+    """Lower-case, identifier-safe column name used in the warehouse."""
+    name = re.sub(r"[^a-z0-9_]", "_", source_column.lower())
+    if not name or name[0].isdigit():
+        name = f"c_{name}"
+    return name
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, safe for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparseable URL is itself reported without its content
+        return "<unparseable URL>"
+
+
+def _tolerant_sqlite_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+class SqlCrmReader:
+    """Streams rows of the CRM contract's tables from any SQLAlchemy URL."""
+
+    def __init__(self, url: str, batch_size: int = 50_000) -> None:
+        self.url = url
+        self.batch_size = batch_size
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            try:
+                engine = sa.create_engine(self.url)
+            except Exception as exc:  # noqa: BLE001
+                raise SourceError(
+                    SOURCE_NAME, f"cannot open CRM URL {redact_url(self.url)}: {type(exc).__name__}"
+                ) from None
+            if engine.dialect.name == "sqlite":
+                _require_sqlite_file(engine)
+                sa.event.listen(engine, "connect", _configure_sqlite_connection)
+            self._engine = engine
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def describe(self, contract_name: str) -> SourceTable:
+        """Find a contract table in the source and check its required columns."""
+        try:
+            inspector = sa.inspect(self.engine)
+            tables = {name.lower(): name for name in inspector.get_table_names()}
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(
+                SOURCE_NAME,
+                f"cannot read CRM at {redact_url(self.url)}: {_one_line(exc)}",
+                table=contract_name,
+            ) from None
+        actual = tables.get(contract_name.lower())
+        if actual is None:
+            raise SourceError(
+                SOURCE_NAME,
+                f"table is missing from the CRM at {redact_url(self.url)}",
+                table=contract_name,
+                rule="required_table",
+            )
+        source_columns = inspector.get_columns(actual)
+        columns: dict[str, str] = {}
+        modstamp_is_text = True
+        for column in source_columns:
+            name = warehouse_column_name(column["name"])
+            if name in columns:
+                continue  # a second column differing only by case: keep the first
+            columns[name] = column["name"]
+            if name == MODSTAMP_COLUMN:
+                modstamp_is_text = not isinstance(column["type"], sa.DateTime)
+        missing = [c for c in CRM_CONTRACT[contract_name] if c.lower() not in columns]
+        if missing:
+            raise SourceError(
+                SOURCE_NAME,
+                f"required column {', '.join(repr(c) for c in missing)} missing "
+                f"(found: {', '.join(col['name'] for col in source_columns)})",
+                table=contract_name,
+                rule="required_column",
+            )
+        if self.engine.dialect.name == "sqlite":
+            modstamp_is_text = True  # SQLite stores datetimes as text whatever the declared type
+        return SourceTable(contract_name, actual, columns, modstamp_is_text)
+
+    def iter_batches(
+        self, table: SourceTable, since: datetime | None, overlap: timedelta
+    ) -> Iterator[pa.Table]:
+        """Yield record batches as Arrow tables of strings, oldest SystemModstamp first.
+
+        With ``since`` set, only rows modified at or after ``since - overlap`` are read.
+        Text timestamps are compared by their date prefix, which is correct for any
+        ISO-8601 style and only widens the window (the loader's upsert is idempotent).
+        """
+        source = sa.table(table.actual_name, *(sa.column(c) for c in table.columns.values()))
+        selected = [
+            sa.cast(source.c[source_name], sa.String).label(name)
+            for name, source_name in table.columns.items()
+        ]
+        modstamp = source.c[table.columns[MODSTAMP_COLUMN]]
+        query = sa.select(*selected).order_by(modstamp, source.c[table.columns[ID_COLUMN]])
+        if since is not None:
+            lower_bound = since - overlap
+            bound: object = lower_bound.date().isoformat() if table.modstamp_is_text else lower_bound
+            query = query.where(modstamp >= bound)
+        names = list(table.columns)
+        try:
+            with self.engine.connect() as connection:
+                result = connection.execution_options(stream_results=True).execute(query)
+                while rows := result.fetchmany(self.batch_size):
+                    yield _rows_to_arrow(names, rows)
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(
+                SOURCE_NAME, f"read failed: {_one_line(exc)}", table=table.contract_name
+            ) from None
+
+
+def _require_sqlite_file(engine: Engine) -> None:
+    database = engine.url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        from pathlib import Path
+
+        if not Path(database).is_file():
+            raise SourceError(SOURCE_NAME, f"CRM database file not found: {database}", rule="source_exists")
+
+
+def _configure_sqlite_connection(dbapi_connection: object, _record: object) -> None:
+    dbapi_connection.text_factory = _tolerant_sqlite_text  # type: ignore[attr-defined]
+
+
+def _rows_to_arrow(names: list[str], rows: list[sa.Row]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = {name: pa.array(values, pa.string()) for name, values in zip(names, columns, strict=True)}
+    return pa.table(arrays)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).split("\n")[0]
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def is_safe_identifier(name: str) -> bool:
+    return bool(_IDENTIFIER.match(name))

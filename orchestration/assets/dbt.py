@@ -1,0 +1,50 @@
+"""The dbt project as Dagster assets: every model and seed an asset, every dbt test an asset check."""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration import settings
+from orchestration.dbt_manifest import ensure_manifest
+
+OWNERS_BY_GROUP = {
+    "marts": ["team:sales-analysts"],
+    "staging": ["team:data-engineering"],
+}
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+ensure_manifest(dbt_project.project_dir, dbt_project.manifest_path)
+
+
+class SalesopsDbtTranslator(DagsterDbtTranslator):
+    """Keys are <schema>/<name>; sources map onto the raw tables the ingestion assets write."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(["raw", dbt_resource_props["identifier"]])
+        schema = dbt_resource_props.get("config", {}).get("schema") or "main"
+        return AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        schema = dbt_resource_props.get("config", {}).get("schema")
+        return "marts" if schema == "marts" else "staging"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return OWNERS_BY_GROUP[self.get_group_name(dbt_resource_props) or "staging"]
+
+
+def dbt_vars() -> dict[str, str]:
+    return {"as_of": settings.as_of().isoformat()}
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=SalesopsDbtTranslator(),
+)
+def salesops_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    """Builds staging models and metric marts, running their dbt tests as asset checks."""
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()

@@ -1,0 +1,190 @@
+"""Ingestion assets: one per CRM table and one for the calendar folder, written into schema raw."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from ingestion.calendar_ics import ExpansionWindow
+from ingestion.calendar_load import (
+    ATTENDEES_TABLE,
+    OCCURRENCES_TABLE,
+    load_calendar_folder,
+    unreadable_files_error,
+)
+from ingestion.contract import CRM_TABLES, raw_table_name
+from ingestion.crm_load import load_crm_table
+from ingestion.errors import SourceError
+from ingestion.warehouse import Warehouse
+from orchestration import settings
+from orchestration.resources import CalendarIcsResource, CrmSqlResource, WarehouseResource
+
+INGESTION_GROUP = "ingestion"
+INGESTION_OWNERS = ["team:data-engineering"]
+CALENDAR_HISTORY_FALLBACK_DAYS = 730
+
+
+def raw_asset_key(table: str) -> AssetKey:
+    return AssetKey(["raw", table])
+
+
+def _build_crm_asset(crm_table: str) -> AssetsDefinition:
+    raw_table = raw_table_name(crm_table)
+
+    @asset(
+        key=raw_asset_key(raw_table),
+        group_name=INGESTION_GROUP,
+        owners=INGESTION_OWNERS,
+        kinds={"sql", "duckdb"},
+        description=(
+            f"CRM object '{crm_table}' copied into raw.{raw_table}: incremental on SystemModstamp "
+            "with an overlap window, upserted on Id, deleted rows kept (IsDeleted)."
+        ),
+    )
+    def crm_table_asset(
+        context: AssetExecutionContext, crm: CrmSqlResource, warehouse: WarehouseResource
+    ) -> MaterializeResult:
+        reader = crm.reader()
+        try:
+            result = load_crm_table(
+                reader,
+                warehouse.warehouse(),
+                crm_table,
+                overlap=timedelta(hours=crm.overlap_hours),
+            )
+        except SourceError as error:
+            raise Failure(description=str(error), allow_retries=False) from None
+        finally:
+            reader.close()
+        context.log.info(
+            f"{crm_table}: read {result.rows_read} rows, {result.rows_in_raw} in raw.{raw_table}"
+        )
+        return MaterializeResult(
+            metadata={
+                "source": "crm",
+                "rows_read": result.rows_read,
+                "rows_rejected": result.rows_rejected,
+                "rows_in_raw": result.rows_in_raw,
+                "full_load": result.full_load,
+                "cursor": str(result.cursor_after) if result.cursor_after else "none",
+                "batch_id": result.batch_id,
+                "dagster/row_count": result.rows_in_raw,
+            }
+        )
+
+    crm_table_asset.__name__ = f"raw_{raw_table}"
+    return crm_table_asset
+
+
+crm_assets: list[AssetsDefinition] = [_build_crm_asset(table) for table in CRM_TABLES]
+
+_HISTORY_TABLES = (raw_table_name("lead"), raw_table_name("opportunity"), raw_table_name("user"))
+
+
+def expansion_window(warehouse: Warehouse, as_of: date, future_days: int) -> ExpansionWindow:
+    """From the month the CRM's history starts to the month after as_of + future_days.
+
+    Month boundaries keep the window stable from night to night, so unchanged files
+    are not re-parsed just because the date moved.
+    """
+    earliest: datetime | None = None
+    with warehouse.connect() as connection:
+        for table in _HISTORY_TABLES:
+            if warehouse.table_exists(connection, "raw", table):
+                row = connection.execute(
+                    f"SELECT min(timezone('UTC', try_cast(createddate AS TIMESTAMPTZ))) FROM raw.{table}"
+                ).fetchone()
+                if row and row[0] and (earliest is None or row[0] < earliest):
+                    earliest = row[0]
+    start_day = earliest.date() if earliest else as_of - timedelta(days=CALENDAR_HISTORY_FALLBACK_DAYS)
+    end_day = as_of + timedelta(days=future_days)
+    end_month = date(end_day.year + end_day.month // 12, end_day.month % 12 + 1, 1)
+    return ExpansionWindow(
+        start=datetime.combine(start_day.replace(day=1), time(), tzinfo=UTC),
+        end=datetime.combine(end_month, time(), tzinfo=UTC),
+    )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            raw_asset_key(OCCURRENCES_TABLE),
+            description="Calendar occurrences from the mailbox ICS files, recurring series expanded.",
+            group_name=INGESTION_GROUP,
+            owners=INGESTION_OWNERS,
+            kinds={"ics", "duckdb"},
+            deps=[raw_asset_key(table) for table in _HISTORY_TABLES],
+        ),
+        AssetSpec(
+            raw_asset_key(ATTENDEES_TABLE),
+            description="Attendees of each calendar occurrence, per mailbox copy.",
+            group_name=INGESTION_GROUP,
+            owners=INGESTION_OWNERS,
+            kinds={"ics", "duckdb"},
+            deps=[raw_asset_key(table) for table in _HISTORY_TABLES],
+        ),
+    ],
+    name="raw_calendar",
+)
+def calendar_assets(
+    context: AssetExecutionContext, calendar: CalendarIcsResource, warehouse: WarehouseResource
+):
+    from pathlib import Path
+
+    store = warehouse.warehouse()
+    window = expansion_window(store, settings.as_of(), calendar.future_days)
+    try:
+        result = load_calendar_folder(
+            Path(calendar.directory),
+            store,
+            window,
+            max_occurrences_per_series=calendar.max_occurrences_per_series,
+            workers=calendar.worker_count(),
+        )
+    except SourceError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+    error = unreadable_files_error(result.errors)
+    if error is not None:
+        raise Failure(description=str(error), allow_retries=False)
+    context.log.info(
+        f"calendar: {result.files_parsed} files parsed, {result.files_unchanged} unchanged, "
+        f"{result.occurrences_in_raw} occurrences"
+    )
+    shared = {
+        "source": "calendar",
+        "files_total": result.files_total,
+        "files_parsed": result.files_parsed,
+        "files_unchanged": result.files_unchanged,
+        "files_removed": result.files_removed,
+        "calendar_problems": result.problems,
+        "window": MetadataValue.text(f"{window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}"),
+        "batch_id": result.batch_id,
+    }
+    yield MaterializeResult(
+        asset_key=raw_asset_key(OCCURRENCES_TABLE),
+        metadata={
+            **shared,
+            "rows_in_raw": result.occurrences_in_raw,
+            "dagster/row_count": result.occurrences_in_raw,
+        },
+    )
+    yield MaterializeResult(
+        asset_key=raw_asset_key(ATTENDEES_TABLE),
+        metadata={
+            **shared,
+            "rows_in_raw": result.attendees_in_raw,
+            "dagster/row_count": result.attendees_in_raw,
+        },
+    )
+
+
+ingestion_assets: list[AssetsDefinition] = [*crm_assets, calendar_assets]

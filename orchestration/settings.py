@@ -1,0 +1,65 @@
+"""Environment settings with their defaults, applied in one place before Dagster reads ``EnvVar``s."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+
+_PATH_SETTINGS = ("SALESOPS_CALENDAR_DIR", "SALESOPS_WAREHOUSE", "DAGSTER_HOME")
+
+
+def defaults() -> dict[str, str]:
+    return {
+        "SALESOPS_CRM_URL": f"sqlite:///{DEMO_DIR / 'crm.sqlite'}",
+        "SALESOPS_CALENDAR_DIR": str(DEMO_DIR / "calendars"),
+        "SALESOPS_WAREHOUSE": str(PROJECT_ROOT / "data" / "warehouse.duckdb"),
+        "SALESOPS_SCHEDULE_TZ": "UTC",
+        "SALESOPS_CRM_OVERLAP_HOURS": "24",
+        "SALESOPS_CRM_BATCH_SIZE": "50000",
+        "SALESOPS_CALENDAR_FUTURE_DAYS": "90",
+        "SALESOPS_CALENDAR_MAX_OCCURRENCES": "1000",
+        "DAGSTER_HOME": str(PROJECT_ROOT / "data" / "dagster_home"),
+    }
+
+
+def apply_defaults() -> None:
+    """Fill unset settings with defaults and make file paths absolute (dbt runs in its own folder)."""
+    for name, value in defaults().items():
+        if not os.environ.get(name):
+            os.environ[name] = value
+    for name in _PATH_SETTINGS:
+        os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    _write_instance_config(Path(os.environ["DAGSTER_HOME"]))
+
+
+def _write_instance_config(dagster_home: Path) -> None:
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the venv's), whatever PATH says."""
+    return str(Path(sys.executable).with_name("dbt"))
+
+
+def uses_demo_crm() -> bool:
+    return os.environ.get("SALESOPS_CRM_URL") == defaults()["SALESOPS_CRM_URL"]
+
+
+def as_of() -> date:
+    """The run's reference date: SALESOPS_AS_OF (YYYY-MM-DD) or today in UTC."""
+    value = os.environ.get("SALESOPS_AS_OF", "").strip()
+    if value:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"SALESOPS_AS_OF must be a date like 2026-01-31, not {value!r}") from None
+    return datetime.now(UTC).date()

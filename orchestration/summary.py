@@ -1,0 +1,81 @@
+"""The end-of-run summary printed by ``make run``: rows per source, checks, marts, warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import ExecuteInProcessResult
+
+from ingestion.warehouse import Warehouse
+
+
+@dataclass
+class RunSummary:
+    success: bool
+    warehouse: str
+    sources: dict[str, dict[str, object]] = field(default_factory=dict)
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    marts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"salesops nightly run: {'succeeded' if self.success else 'FAILED'}"]
+        for message in self.errors:
+            lines.append(f"error: {message}")
+        lines.append("rows per source table (read this run / now in raw):")
+        for name, meta in sorted(self.sources.items()):
+            read = meta.get("rows_read", meta.get("files_parsed", ""))
+            lines.append(f"  {name:<40} {read!s:>10} / {meta.get('rows_in_raw', '')!s:>10}")
+        lines.append(f"checks: {self.checks_passed} passed, {len(self.checks_failed)} failed")
+        for failed in self.checks_failed:
+            lines.append(f"  failed: {failed}")
+        lines.append(f"marts built: {len(self.marts)}")
+        for name, rows in sorted(self.marts.items()):
+            lines.append(f"  marts.{name:<36} {rows:>10} rows")
+        lines.append(f"warehouse: {self.warehouse}")
+        return "\n".join(lines)
+
+
+def failure_messages(result: ExecuteInProcessResult) -> list[str]:
+    messages = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            messages.append(data.user_failure_data.description)
+        elif data.error is not None:
+            messages.append(f"step {event.step_key}: {data.error.message.strip().splitlines()[0]}")
+    return messages
+
+
+def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary:
+    summary = RunSummary(success=result.success, warehouse=warehouse_path)
+    summary.errors = failure_messages(result)
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization is None or materialization.asset_key.path[0] != "raw":
+            continue
+        metadata = {key: value.value for key, value in materialization.metadata.items()}
+        summary.sources[materialization.asset_key.to_user_string()] = metadata
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            summary.checks_passed += 1
+        else:
+            summary.checks_failed.append(
+                f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
+                f"({evaluation.severity.value.lower()})"
+            )
+    summary.marts = mart_row_counts(Path(warehouse_path))
+    return summary
+
+
+def mart_row_counts(warehouse_path: Path) -> dict[str, int]:
+    if not warehouse_path.exists():
+        return {}
+    warehouse = Warehouse(warehouse_path)
+    with warehouse.connect(read_only=True) as connection:
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
+        ).fetchall()
+        return {name: warehouse.row_count(connection, "marts", name) for (name,) in tables}
