@@ -76,7 +76,7 @@ _SESSION_KEY = "salesops_gx_session"
 _META_RULE_KEY = "salesops_rule"
 _DATA_DOCS_SITE = "salesops_data_docs"
 DEFAULT_SAMPLE_SIZE = 20
-_CUSTOM_SQL_SUFFIX = ".custom_sql"
+_CUSTOM_SQL_SUFFIX = "__custom_sql"
 
 
 class TableNotFoundError(LookupError):
@@ -289,13 +289,18 @@ def _run(
         _check_tables_exist(execution_engine.engine, suites)
 
         runs = []
+        asset_names: set[str] = set()
         for index, suite in enumerate(suites):
+            asset_name = suite.qualified_name
+            if asset_name in asset_names:
+                asset_name = f"{asset_name}__{index}"
+            asset_names.add(asset_name)
             with warnings.catch_warnings():
                 # `schema_name` is deprecated for PostgreSQL-like sources in favour of the
                 # connection's search path, but the generic SQL source has no other way.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 asset = datasource.add_table_asset(
-                    name=f"t{index}_{suite.qualified_name}",
+                    name=asset_name,
                     table_name=suite.table,
                     schema_name=suite.schema,
                 )

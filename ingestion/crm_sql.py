@@ -86,6 +86,8 @@ class SqlCrmReader:
         try:
             inspector = sa.inspect(self.engine)
             tables = {name.lower(): name for name in inspector.get_table_names()}
+            actual = tables.get(contract_name.lower())
+            source_columns = inspector.get_columns(actual) if actual else []
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -94,7 +96,6 @@ class SqlCrmReader:
                 f"cannot read CRM at {redact_url(self.url)}: {_one_line(exc)}",
                 table=contract_name,
             ) from None
-        actual = tables.get(contract_name.lower())
         if actual is None:
             raise SourceError(
                 SOURCE_NAME,
@@ -102,7 +103,6 @@ class SqlCrmReader:
                 table=contract_name,
                 rule="required_table",
             )
-        source_columns = inspector.get_columns(actual)
         columns: dict[str, str] = {}
         modstamp_is_text = True
         for column in source_columns:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 from orchestration import settings
 
@@ -34,14 +35,17 @@ def run_nightly(verbose: bool = False) -> int:
     job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
     log_level = "INFO" if verbose else "ERROR"
     log_path = run_log_path()
-    with DagsterInstance.get() as instance, log_path.open("w") as log_file:
-        # dbt's own progress lines go to the run log unless --verbose.
-        with contextlib.redirect_stdout(sys.stdout if verbose else log_file):
-            result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            )
+    # dbt's own progress lines go to the run log unless --verbose.
+    with (
+        DagsterInstance.get() as instance,
+        log_path.open("w") as log_file,
+        contextlib.redirect_stdout(sys.stdout if verbose else log_file),
+    ):
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     summary = summarize(result, os.environ["SALESOPS_WAREHOUSE"])
     print(summary.render())
     print(f"run id: {result.run_id} (open it with `make ui`); dbt log: {log_path}")
