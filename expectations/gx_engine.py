@@ -48,7 +48,7 @@ import re
 import threading
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -181,6 +181,7 @@ def validate_table(
     *,
     read_only: bool = True,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    duckdb_config: Mapping[str, Any] | None = None,
 ) -> SuiteOutcome:
     """Validate one table or view of a DuckDB file. See :func:`validate_tables`."""
     (outcome,) = validate_tables(
@@ -189,6 +190,7 @@ def validate_table(
         data_docs_dir=data_docs_dir,
         read_only=read_only,
         sample_size=sample_size,
+        duckdb_config=duckdb_config,
     )
     return outcome
 
@@ -200,6 +202,7 @@ def validate_tables(
     *,
     read_only: bool = True,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    duckdb_config: Mapping[str, Any] | None = None,
 ) -> list[SuiteOutcome]:
     """Validate several tables of one DuckDB file with a single ephemeral GX context.
 
@@ -214,6 +217,8 @@ def validate_tables(
             DuckDB refuses two connections with different settings in one process.
         sample_size: At most this many unexpected values (or rows, for
             ``UnexpectedRowsExpectation``) are kept per expectation.
+        duckdb_config: DuckDB settings for the validation connections, e.g.
+            ``{"memory_limit": "2GB", "threads": 2}``.
 
     Returns:
         One :class:`SuiteOutcome` per suite, in input order. On return (normal or
@@ -235,7 +240,9 @@ def validate_tables(
 
     session = _open_session()
     try:
-        return _run(path, suites, data_docs_dir, read_only, sample_size, session)
+        return _run(
+            path, suites, data_docs_dir, read_only, sample_size, dict(duckdb_config or {}), session
+        )
     finally:
         _close_session(session)
 
@@ -264,6 +271,7 @@ def _run(
     data_docs_dir: Path | None,
     read_only: bool,
     sample_size: int,
+    duckdb_config: dict[str, Any],
     session: str,
 ) -> list[SuiteOutcome]:
     import great_expectations as gx
@@ -276,7 +284,13 @@ def _run(
         name="warehouse",
         connection_string=url,
         create_temp_table=False,
-        kwargs={"connect_args": {"read_only": read_only, _SESSION_KEY: session}},
+        kwargs={
+            "connect_args": {
+                "read_only": read_only,
+                "config": duckdb_config,
+                _SESSION_KEY: session,
+            }
+        },
     )
     engines = [datasource.get_engine()]
     try:
@@ -592,6 +606,8 @@ def _install_dialect() -> None:
     with _dialect_lock:
         if _SalesOpsDuckDBDialect is not None:
             return
+        import duckdb
+
         try:
             import duckdb_engine
         except ImportError as exc:  # pragma: no cover - environment problem
@@ -648,8 +664,19 @@ def _install_dialect() -> None:
                 return None
 
             def connect(self, *cargs: Any, **cparams: Any) -> Any:
+                # Plain duckdb.connect(): duckdb-engine would add a custom_user_agent setting,
+                # and DuckDB refuses a second in-process connection to a file that is already
+                # open with different settings (e.g. by the caller's own read-write handle).
                 session = cparams.pop(_SESSION_KEY, None)
-                connection = super().connect(*cargs, **cparams)
+                config = dict(cparams.pop("config", None) or {})
+                config.update(cparams.pop("url_config", None) or {})
+                connection = duckdb_engine.ConnectionWrapper(
+                    duckdb.connect(
+                        cparams.pop("database"),
+                        read_only=bool(cparams.pop("read_only", False)),
+                        config=config,
+                    )
+                )
                 _track_connection(session, connection)
                 return connection
 

@@ -358,7 +358,7 @@ def _param(prop: Any, name: str) -> str | None:
 _PARAM = re.compile(r';([A-Za-z0-9-]+)=("[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*')
 _CARET = re.compile(r"\^([n^'])")  # RFC 6868 parameter value encoding
 _CARET_VALUES = {"n": "\n", "^": "^", "'": '"'}
-_ESCAPED = re.compile(r"\\(.)")
+_ESCAPED = re.compile(r"\\([\\;,nN])")
 _CATEGORY = re.compile(r"(?:\\.|[^\\,])+")
 _STAMP = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})Z?)?")
 
@@ -431,7 +431,7 @@ def _text_values(text_lines: list[tuple[str, str, int]]) -> _TextValues:
                     email,
                     params.get("PARTSTAT", "").strip().upper() or "NEEDS-ACTION",
                     params.get("ROLE", "").strip().upper() or "REQ-PARTICIPANT",
-                    params.get("CN"),
+                    params.get("CN") or None,
                 )
         elif name == "CATEGORIES":
             for part in _CATEGORY.findall(value):
@@ -564,7 +564,7 @@ _FIXED_STEPS = {
     "WEEKLY": timedelta(weeks=1),
 }
 _SUB_DAILY = frozenset({"SECONDLY", "MINUTELY", "HOURLY"})
-_DENSE_FIRST_CHUNK = timedelta(hours=6)
+_DENSE_FIRST_CHUNK = timedelta(hours=1)
 
 
 def _rules(component: Event) -> list[Any]:
