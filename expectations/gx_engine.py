@@ -51,6 +51,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from string import Formatter
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -322,7 +323,9 @@ def _run(
             by_id: dict[str, ExpectationSpec] = {}
             results = []
             for group, specs, result_format in _spec_groups(suite, sample_size):
-                gx_suite = _build_suite(gx, context, f"{suite.suite_name}{group}", specs, by_id)
+                gx_suite = _build_suite(
+                    gx, context, suite, f"{suite.suite_name}{group}", specs, by_id
+                )
                 definition = context.validation_definitions.add(
                     gx.ValidationDefinition(
                         name=f"{suite.suite_name}{group}__{index}",
@@ -419,9 +422,42 @@ def _is_rows_query(expectation: Any) -> bool:
     return getattr(expectation, "expectation_type", None) == "unexpected_rows_expectation"
 
 
+def _quote_identifier(name: str) -> str:
+    if "*/" in name:  # would end the marker comment written by _bind_batch
+        raise ValueError(f"unsupported identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _bind_batch(query: str, suite: TableSuite) -> str:
+    """Replace ``{batch}`` in custom SQL by the quoted table name.
+
+    Validation always covers the whole table, so the two are equivalent. GX itself would
+    substitute ``(SELECT * FROM t WHERE true) AS subselect`` -- already aliased -- unless
+    the query contains the word JOIN, so the natural ``FROM {batch} AS child`` or
+    ``FROM {batch} child`` would be a syntax error. Other ``{param}`` fields and the
+    ``{{``/``}}`` escapes are kept for GX. A trailing ``/* {batch} */`` comment keeps GX's
+    "query should contain {batch}" check (a ``print`` on every re-validation) quiet; GX
+    substitutes its subquery into that comment, where it is inert.
+    """
+    table = f"{_quote_identifier(suite.schema)}.{_quote_identifier(suite.table)}"
+    parts: list[str] = []
+    for literal, field_name, format_spec, conversion in Formatter().parse(query):
+        parts.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field_name is None:
+            continue
+        if field_name == "batch" and not format_spec and not conversion:
+            parts.append(table.replace("{", "{{").replace("}", "}}"))
+        else:
+            conv = f"!{conversion}" if conversion else ""
+            spec = f":{format_spec}" if format_spec else ""
+            parts.append(f"{{{field_name}{conv}{spec}}}")
+    return "".join(parts) + "\n/* {batch} */"
+
+
 def _build_suite(
     gx: Any,
     context: Any,
+    suite: TableSuite,
     gx_suite_name: str,
     specs: Sequence[ExpectationSpec],
     by_id: dict[str, ExpectationSpec],
@@ -430,16 +466,17 @@ def _build_suite(
 
     gx_suite = context.suites.add(gx.ExpectationSuite(name=gx_suite_name))
     for spec in specs:
-        expectation = spec.expectation.copy(
-            deep=True,
-            update={
-                "id": None,
-                "meta": {**(spec.expectation.meta or {}), _META_RULE_KEY: spec.name},
-                "severity": FailureSeverity.CRITICAL
-                if spec.severity == "error"
-                else FailureSeverity.WARNING,
-            },
-        )
+        update: dict[str, Any] = {
+            "id": None,
+            "meta": {**(spec.expectation.meta or {}), _META_RULE_KEY: spec.name},
+            "severity": FailureSeverity.CRITICAL
+            if spec.severity == "error"
+            else FailureSeverity.WARNING,
+        }
+        query = getattr(spec.expectation, "unexpected_rows_query", None)
+        if _is_rows_query(spec.expectation) and isinstance(query, str):
+            update["unexpected_rows_query"] = _bind_batch(query, suite)
+        expectation = spec.expectation.copy(deep=True, update=update)
         before = len(gx_suite.expectations)
         added = gx_suite.add_expectation(expectation)
         if len(gx_suite.expectations) == before:

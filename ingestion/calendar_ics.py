@@ -12,9 +12,9 @@ Decisions
 * **Whole-file errors** (:class:`CalendarFileError`): unreadable, larger than
   :data:`MAX_FILE_BYTES`, empty, not valid UTF-8 (a UTF-8 BOM is accepted; lines folded in
   the middle of a multi-byte character are unfolded before decoding), not iCalendar (the
-  first content line is not ``BEGIN:VCALENDAR``), malformed structure (``END`` that does not
-  close the open ``BEGIN``; a line outside a ``VEVENT`` that is not a content line) and
-  **truncated** files.  A file that ends before ``END:VCALENDAR`` is always an error, even
+  first content line is not ``BEGIN:VCALENDAR``), malformed structure (an ``END`` that does
+  not close the open ``BEGIN``; a line at calendar level or in a ``VTIMEZONE`` that is not a
+  content line) and **truncated** files.  A file that ends before ``END:VCALENDAR`` is always an error, even
   when every event before the cut is complete: a cut-off export silently loses events, and
   loading the remainder would make those events look deleted downstream.  The previously
   loaded rows of such a file should be kept instead.
@@ -23,7 +23,8 @@ Decisions
   EXDATE/RECURRENCE-ID, or a series that cannot be expanded: the whole UID is skipped),
   ``unknown_tzid`` (the time is read as UTC and the event kept) and ``recurrence_truncated``
   (more than ``max_occurrences_per_series`` occurrences in the window: the first N by start
-  are kept).  Lines inside a ``VEVENT`` that are not content lines are dropped; broken
+  are kept).  Stray non-content lines inside events (e.g. unescaped line breaks in a
+  DESCRIPTION) and in ignored components are dropped; broken
   values of CREATED/LAST-MODIFIED/DTSTAMP become ``None`` and a broken SEQUENCE ``0``.
 * **Times**: all datetimes are naive UTC.  ``TZID`` times are resolved against the file's
   own ``VTIMEZONE`` definitions (custom names such as Outlook's "Customized Time Zone" are
@@ -194,9 +195,7 @@ def _read_bytes(path: Path, source_file: str) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise CalendarFileError(
-                source_file, f"file too large ({size} bytes, limit {MAX_FILE_BYTES})"
-            )
+            raise CalendarFileError(source_file, f"file too large ({size} bytes, limit {MAX_FILE_BYTES})")
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as err:
@@ -241,10 +240,11 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
     text_lines: list[tuple[str, str, int]] = []
     in_event = False
     seen_calendar = False
-    line_number = 0
+    last_line = 0
     for line_number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
+        last_line = line_number
         match = _NAME.match(line)
         end = match.end() if match else 0
         is_content = match is not None and ":" in line[end:] and line[end] in ":;"
@@ -255,8 +255,8 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
                 if not stack and value != "VCALENDAR":
                     if seen_calendar:
                         raise CalendarFileError(
-                            source_file, f"malformed: BEGIN:{value} outside VCALENDAR "
-                            f"(content line {line_number})",
+                            source_file,
+                            f"malformed: BEGIN:{value} outside VCALENDAR (content line {line_number})",
                         )
                     break  # reported below as not iCalendar
                 seen_calendar = True
@@ -311,7 +311,7 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
         raise CalendarFileError(
             source_file,
             f"truncated: file ends inside BEGIN:{stack[-1]} without END:VCALENDAR "
-            f"(after content line {line_number})",
+            f"(last content line {last_line})",
         )
     return blocks
 
@@ -540,9 +540,7 @@ class _Adapter(EventAdapter):
 class _Occurrence(Occurrence):
     """An occurrence that remembers its adapter and whether it is an override itself."""
 
-    def __init__(
-        self, adapter: _Adapter, start: Any, end: Any, sequence: int, *, is_override: bool
-    ) -> None:
+    def __init__(self, adapter: _Adapter, start: Any, end: Any, sequence: int, *, is_override: bool) -> None:
         super().__init__(adapter, start, end, sequence)
         self.is_override = is_override
 
@@ -671,7 +669,7 @@ def _expand(
     kept: list[tuple[datetime, _Occurrence]] = []
     chunk_start = window.start
     while chunk_start < window.end and len(kept) <= cap:
-        chunk_end = min(chunk_start + step, window.end)
+        chunk_end = window.end if step >= window.end - chunk_start else chunk_start + step
         batch: list[tuple[datetime, _Occurrence]] = []
         for occurrence in series.between(chunk_start, chunk_end):
             key = (id(occurrence.adapter), _naive_utc(occurrence.start))
@@ -690,9 +688,7 @@ def _expand(
 
 
 class _FileParser:
-    def __init__(
-        self, result: ParsedCalendarFile, window: ExpansionWindow, max_occurrences: int
-    ) -> None:
+    def __init__(self, result: ParsedCalendarFile, window: ExpansionWindow, max_occurrences: int) -> None:
         self.result = result
         self.window = ExpansionWindow(window.start.astimezone(UTC), window.end.astimezone(UTC))
         self.cap = max_occurrences
@@ -716,19 +712,19 @@ class _FileParser:
         except Exception as err:  # icalendar raises assorted errors on broken input
             self.problem(_raw_uid(block.lines), RULE_INVALID_EVENT, f"{where}: {err}")
             return None
-        uid = str(component.get("UID", "")).strip()
+        uid = str(_first(component.get("UID", ""))).strip()
         if not uid:
             self.problem(None, RULE_MISSING_UID, f"{where} has no UID; skipped")
             return None
-        broken = [
-            f"{name}: {error}" for name, error in component.errors if name in _CRITICAL_PROPERTIES
-        ]
+        broken = [f"{name}: {error}" for name, error in component.errors if name in _CRITICAL_PROPERTIES]
         if broken:
             self.problem(uid, RULE_INVALID_EVENT, f"{where}: {'; '.join(broken)}")
             return None
         if "DTSTART" not in component:
             self.problem(uid, RULE_MISSING_DTSTART, f"{where} has no DTSTART; skipped")
             return None
+        if "SEQUENCE" in component and not isinstance(component["SEQUENCE"], int):
+            del component["SEQUENCE"]  # broken or repeated: the library compares it as an int
         try:
             info = _event_info(component, uid, block.text_lines)
             for tzid in _unknown_tzids(component):
@@ -745,28 +741,29 @@ class _FileParser:
 
     def add_series(self, uid: str, adapters: list[_Adapter]) -> None:
         single = adapters[0]
-        if len(adapters) == 1 and not single.is_modification() and not (
-            single.has_rules() or "EXDATE" in single.component
-        ):
-            if single.is_in_span(self.window.start, self.window.end):
-                self.add_occurrence(single, single.start, single.end, False, None, False)
-            return
         try:
+            if (
+                len(adapters) == 1
+                and not single.is_modification()
+                and not (single.has_rules() or "EXDATE" in single.component)
+            ):  # fast path for the common one-off event
+                if single.is_in_span(self.window.start, self.window.end):
+                    self.add_occurrence(single, single.start, single.end, False, None, False)
+                return
             self.expand_series(uid, adapters)
         except _Skip as skip:
             self.problem(uid, skip.rule, skip.detail)
         except Exception as err:  # a series the library cannot expand
-            self.problem(uid, RULE_INVALID_EVENT, f"series cannot be expanded: "
-                         f"{type(err).__name__}: {err}")  # fmt: skip
+            detail = f"series cannot be expanded: {type(err).__name__}: {err}"
+            self.problem(uid, RULE_INVALID_EVENT, detail)
 
     def expand_series(self, uid: str, adapters: list[_Adapter]) -> None:
         dense = any(_is_dense(rule) for a in adapters for rule in _rules(a.component))
         if dense:
             adapters = [
-                a if a.is_modification() or not a.has_rules() else
-                _prepare_dense_master(a, self.window)
+                _prepare_dense_master(a, self.window) if a.has_rules() and not a.is_modification() else a
                 for a in adapters
-            ]  # fmt: skip
+            ]
         series = _Series(adapters)
         core: _Adapter | None = series.recurrence.core if series.recurrence.has_core else None
         recurring = any(a.is_modification() for a in adapters) or bool(core and core.has_rules())
@@ -847,13 +844,11 @@ class _FileParser:
 
 
 def _raw_uid(lines: list[str]) -> str | None:
-    """The UID as written (unescaped), also for events icalendar cannot parse."""
+    """The UID of an event icalendar could not parse, read with the light parser."""
     for line in lines:
         match = _NAME.match(line)
-        if match and match.group().upper() == "UID" and line[match.end() : match.end() + 1] in ":;":
-            value = line[line.index(":", match.end()) + 1 :].strip()
-            value = value.replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
-            return value or None
+        if match and match.group().upper() == "UID":
+            return _unescape(_split_content_line(line, match.end())[1]).strip() or None
     return None
 
 
@@ -888,9 +883,7 @@ def _parse_or_error(
     except CalendarFileError as err:
         return err
     except Exception as err:  # never let one file stop the others
-        return CalendarFileError(
-            _source_name(path, root), f"unexpected error: {type(err).__name__}: {err}"
-        )
+        return CalendarFileError(_source_name(path, root), f"unexpected error: {type(err).__name__}: {err}")
 
 
 def parse_calendar_files(
@@ -939,9 +932,7 @@ def _parse_in_pool(
             while in_flight or (pending and not broken):
                 while not broken and pending and len(in_flight) < 2 * workers:
                     path = pending.popleft()
-                    future = pool.submit(
-                        _parse_or_error, path, root, window, max_occurrences_per_series
-                    )
+                    future = pool.submit(_parse_or_error, path, root, window, max_occurrences_per_series)
                     in_flight[future] = path
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:

@@ -627,6 +627,19 @@ def test_event_level_problems_skip_only_that_event(tmp_path: Path) -> None:
     assert "DTSTART" in parsed.problems[2][3]
 
 
+def test_broken_sequence_does_not_break_the_series(tmp_path: Path) -> None:
+    parsed = parse(
+        tmp_path,
+        event("seq@x", "DTSTART:20240101T090000Z", "RRULE:FREQ=DAILY;COUNT=2", "SEQUENCE:x"),
+        event("seq@x", "RECURRENCE-ID:20240102T090000Z", "DTSTART:20240102T100000Z", "SEQUENCE:3"),
+    )
+    assert pick(parsed, "occurrence_start", "recurrence_id", "sequence") == [
+        (dt(2024, 1, 1, 9), dt(2024, 1, 1, 9), 0),
+        (dt(2024, 1, 2, 10), dt(2024, 1, 2, 9), 3),
+    ]
+    assert parsed.problems == []
+
+
 # --------------------------------------------------------------------------- file errors
 
 

@@ -12,6 +12,7 @@ from orchestration.dbt_manifest import ensure_manifest
 
 OWNERS_BY_GROUP = {
     "marts": ["team:sales-analysts"],
+    "quality": ["team:sales-ops-coordinators"],
     "staging": ["team:data-engineering"],
 }
 
@@ -30,7 +31,7 @@ class SalesopsDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         schema = dbt_resource_props.get("config", {}).get("schema")
-        return "marts" if schema == "marts" else "staging"
+        return schema if schema in ("marts", "quality") else "staging"
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return OWNERS_BY_GROUP[self.get_group_name(dbt_resource_props) or "staging"]
