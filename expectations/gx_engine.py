@@ -32,6 +32,10 @@ dialect registered below (``duckdb+salesops_gx://``) subclasses duckdb-engine's 
    (partial match) to DuckDB's ``regexp_matches()``. DuckDB's own ``~`` is a *full* match,
    so it cannot be used. Patterns use RE2 syntax (no look-around, no back-references).
 
+Custom SQL (``UnexpectedRowsExpectation``): ``{batch}`` is replaced by the quoted table name,
+so it can be aliased like a table (``FROM {batch} AS o LEFT JOIN raw.account a ON ...``).
+Literal braces must be doubled (``{{2,}}``), as GX requires.
+
 Runtime dependency: ``duckdb-engine`` (PyPI), tested with 0.17.0.
 
 The file is released after every call. Connections are opened read-only by default, every
@@ -78,6 +82,7 @@ _META_RULE_KEY = "salesops_rule"
 _DATA_DOCS_SITE = "salesops_data_docs"
 DEFAULT_SAMPLE_SIZE = 20
 _CUSTOM_SQL_SUFFIX = "__custom_sql"
+_MAX_MESSAGE_CHARS = 2000
 
 
 class TableNotFoundError(LookupError):
@@ -105,8 +110,7 @@ class ExpectationSpec:
             raise ValueError("ExpectationSpec.name must be a non-empty string")
         if self.severity not in _SEVERITIES:
             raise ValueError(
-                f"ExpectationSpec {self.name!r}: severity must be one of {_SEVERITIES}, "
-                f"got {self.severity!r}"
+                f"ExpectationSpec {self.name!r}: severity must be one of {_SEVERITIES}, got {self.severity!r}"
             )
 
 
@@ -241,9 +245,7 @@ def validate_tables(
 
     session = _open_session()
     try:
-        return _run(
-            path, suites, data_docs_dir, read_only, sample_size, dict(duckdb_config or {}), session
-        )
+        return _run(path, suites, data_docs_dir, read_only, sample_size, dict(duckdb_config or {}), session)
     finally:
         _close_session(session)
 
@@ -323,9 +325,7 @@ def _run(
             by_id: dict[str, ExpectationSpec] = {}
             results = []
             for group, specs, result_format in _spec_groups(suite, sample_size):
-                gx_suite = _build_suite(
-                    gx, context, suite, f"{suite.suite_name}{group}", specs, by_id
-                )
+                gx_suite = _build_suite(gx, context, suite, f"{suite.suite_name}{group}", specs, by_id)
                 definition = context.validation_definitions.add(
                     gx.ValidationDefinition(
                         name=f"{suite.suite_name}{group}__{index}",
@@ -338,8 +338,7 @@ def _run(
 
         index_path = _build_data_docs(context, data_docs_dir) if data_docs_dir else None
         return [
-            _suite_outcome(suite, by_id, results, sample_size, index_path)
-            for suite, by_id, results in runs
+            _suite_outcome(suite, by_id, results, sample_size, index_path) for suite, by_id, results in runs
         ]
     finally:
         for engine in engines:
@@ -388,13 +387,9 @@ def _check_tables_exist(engine: Any, suites: Sequence[TableSuite]) -> None:
     )
     with engine.connect() as connection:
         for suite in suites:
-            found = connection.execute(
-                query, {"schema": suite.schema, "table": suite.table}
-            ).scalar()
+            found = connection.execute(query, {"schema": suite.schema, "table": suite.table}).scalar()
             if not found:
-                raise TableNotFoundError(
-                    f"table or view {suite.qualified_name!r} not found in the warehouse"
-                )
+                raise TableNotFoundError(f"table or view {suite.qualified_name!r} not found in the warehouse")
 
 
 def _spec_groups(
@@ -469,9 +464,7 @@ def _build_suite(
         update: dict[str, Any] = {
             "id": None,
             "meta": {**(spec.expectation.meta or {}), _META_RULE_KEY: spec.name},
-            "severity": FailureSeverity.CRITICAL
-            if spec.severity == "error"
-            else FailureSeverity.WARNING,
+            "severity": FailureSeverity.CRITICAL if spec.severity == "error" else FailureSeverity.WARNING,
         }
         query = getattr(spec.expectation, "unexpected_rows_query", None)
         if _is_rows_query(spec.expectation) and isinstance(query, str):
@@ -529,7 +522,8 @@ def _exception_message(exception_info: Any) -> str | None:
         for info in infos
         if isinstance(info, dict) and info.get("raised_exception")
     ]
-    return "; ".join(dict.fromkeys(messages)) or None
+    message = "; ".join(dict.fromkeys(messages))
+    return message[:_MAX_MESSAGE_CHARS] if message else None
 
 
 def _expectation_outcome(spec: ExpectationSpec, item: Any, sample_size: int) -> ExpectationOutcome:
@@ -649,8 +643,7 @@ def _install_dialect() -> None:
             import duckdb_engine
         except ImportError as exc:  # pragma: no cover - environment problem
             raise ImportError(
-                "expectations.gx_engine needs the 'duckdb-engine' package "
-                "(SQLAlchemy driver for DuckDB)"
+                "expectations.gx_engine needs the 'duckdb-engine' package (SQLAlchemy driver for DuckDB)"
             ) from exc
         import sqlalchemy as sa
         from sqlalchemy.dialects import registry
@@ -662,8 +655,7 @@ def _install_dialect() -> None:
 
             def _regexp(self, binary: Any, negate: bool, **kw: Any) -> str:
                 call = (
-                    f"regexp_matches({self.process(binary.left, **kw)}, "
-                    f"{self.process(binary.right, **kw)})"
+                    f"regexp_matches({self.process(binary.left, **kw)}, {self.process(binary.right, **kw)})"
                 )
                 return f"(NOT {call})" if negate else call
 
@@ -677,9 +669,7 @@ def _install_dialect() -> None:
                     return super().visit_regexp_match_op_binary(binary, operator, **kw)
                 return self._regexp(binary, False, **kw)
 
-            def visit_not_regexp_match_op_binary(
-                self, binary: Any, operator: Any, **kw: Any
-            ) -> str:
+            def visit_not_regexp_match_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
                 if binary.modifiers.get("flags"):
                     return super().visit_not_regexp_match_op_binary(binary, operator, **kw)
                 return self._regexp(binary, True, **kw)

@@ -43,6 +43,16 @@ ORPHAN_SQL = (
     "LEFT JOIN raw.salesforce_account a ON o.account_id = a.account_id "
     "WHERE o.account_id IS NOT NULL AND a.account_id IS NULL"
 )
+# `{batch}` aliased without a JOIN, and a doubled brace (GX's escape for a literal brace).
+ORPHAN_NOT_EXISTS_SQL = (
+    "SELECT * FROM {batch} AS child WHERE child.account_id IS NOT NULL AND NOT EXISTS"
+    " (SELECT 1 FROM raw.salesforce_account AS parent"
+    " WHERE parent.account_id = child.account_id)"
+)
+LOCAL_PART_SQL = (
+    "SELECT * FROM {batch} WHERE contact_email IS NOT NULL"
+    " AND NOT regexp_full_match(contact_email, '[a-z]{{3,}}@.*')"
+)
 
 # rule name -> (element_count, unexpected_count) for raw.salesforce_opportunity.
 EXPECTED_OPPORTUNITY = {
@@ -55,6 +65,8 @@ EXPECTED_OPPORTUNITY = {
     "contact_email_no_whitespace": (8, 1),
     "close_not_before_created": (8, 2),  # OPP-3, OPP-6; the row with no close date is skipped
     "account_exists": (None, 2),  # ACC-404, ACC-999; NULL account is not an orphan
+    "account_exists_not_exists": (None, 2),
+    "contact_email_local_part": (None, 2),  # not-an-email, 'carol @example.com'
 }
 ERROR_RULES = {
     "opportunity_id_not_null",
@@ -69,6 +81,8 @@ WARNING_RULES = {
     "contact_email_has_at",
     "contact_email_no_whitespace",
     "row_count_in_range",
+    "account_exists_not_exists",
+    "contact_email_local_part",
 }
 
 
@@ -144,6 +158,16 @@ def _opportunity_specs() -> list[ExpectationSpec]:
             "warning",
         ),
         ExpectationSpec("account_exists", E.UnexpectedRowsExpectation(unexpected_rows_query=ORPHAN_SQL)),
+        ExpectationSpec(
+            "account_exists_not_exists",
+            E.UnexpectedRowsExpectation(unexpected_rows_query=ORPHAN_NOT_EXISTS_SQL),
+            "warning",
+        ),
+        ExpectationSpec(
+            "contact_email_local_part",
+            E.UnexpectedRowsExpectation(unexpected_rows_query=LOCAL_PART_SQL),
+            "warning",
+        ),
     ]
 
 
@@ -347,6 +371,17 @@ def test_specs_are_reusable_and_not_mutated(small_warehouse: Path) -> None:
     assert first.success and second.success
     assert all(spec.expectation.id is None for spec in specs)
     assert all(not (spec.expectation.meta or {}) for spec in specs)
+
+
+def test_custom_sql_is_quiet(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    E = _gx_expectations()
+    spec = ExpectationSpec(
+        "orphans", E.UnexpectedRowsExpectation(unexpected_rows_query=ORPHAN_NOT_EXISTS_SQL)
+    )
+    suite = validate_table(small_warehouse, "raw", "salesforce_opportunity", "quiet", [spec])
+    assert suite.outcome("orphans").unexpected_count == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
 
 
 def test_unknown_column_is_reported_as_failure(small_warehouse: Path) -> None:

@@ -42,34 +42,31 @@ def data_docs_dir(warehouse_path: str) -> Path:
 def _validate(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, tables: Iterable[str]
 ) -> Iterator[AssetCheckResult]:
-    from expectations.gx_engine import validate_table
+    from expectations.gx_engine import TableSuite, validate_tables
 
-    for table in tables:
-        outcome = validate_table(
-            warehouse.path,
-            "raw",
-            table,
-            f"raw.{table}",
-            RAW_SUITES[table](),
-            data_docs_dir=data_docs_dir(warehouse.path),
-        )
+    suites = [TableSuite("raw", table, f"raw.{table}", RAW_SUITES[table]()) for table in tables]
+    outcomes = validate_tables(warehouse.path, suites, data_docs_dir=data_docs_dir(warehouse.path))
+    for suite, outcome in zip(suites, outcomes, strict=True):
         failed = [o for o in outcome.outcomes if not o.success]
         for item in failed:
             context.log.warning(
-                f"raw.{table}: rule {item.name} ({item.severity}) failed on "
+                f"{outcome.table}: rule {item.name} ({item.severity}) failed on "
                 f"{item.unexpected_count if item.unexpected_count is not None else '?'} rows"
             )
+        metadata = {
+            "expectations": len(outcome.outcomes),
+            "failed_errors": len(outcome.errors),
+            "failed_warnings": len(outcome.warnings),
+            "results": MetadataValue.md(_results_table(outcome.outcomes)),
+        }
+        if outcome.data_docs_index is not None:
+            metadata["data_docs"] = MetadataValue.path(str(outcome.data_docs_index))
         yield AssetCheckResult(
-            asset_key=raw_asset_key(table),
+            asset_key=raw_asset_key(suite.table),
             check_name=RAW_CHECK_NAME,
             passed=not failed,
             severity=AssetCheckSeverity.ERROR if outcome.errors else AssetCheckSeverity.WARN,
-            metadata={
-                "expectations": len(outcome.outcomes),
-                "failed_errors": len(outcome.errors),
-                "failed_warnings": len(outcome.warnings),
-                "results": MetadataValue.md(_results_table(outcome.outcomes)),
-            },
+            metadata=metadata,
         )
 
 
