@@ -8,7 +8,7 @@ the CRM holds; typing happens in dbt staging, where bad values are quarantined.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -81,7 +81,7 @@ class SqlCrmReader:
             self._engine.dispose()
             self._engine = None
 
-    def describe(self, contract_name: str) -> SourceTable:
+    def describe(self, contract_name: str, require_contract: bool = True) -> SourceTable:
         """Find a contract table in the source and check its required columns."""
         try:
             inspector = sa.inspect(self.engine)
@@ -113,7 +113,7 @@ class SqlCrmReader:
             if name == MODSTAMP_COLUMN:
                 modstamp_is_text = not isinstance(column["type"], sa.DateTime)
         missing = [c for c in CRM_CONTRACT[contract_name] if c.lower() not in columns]
-        if missing:
+        if missing and require_contract:
             raise SourceError(
                 SOURCE_NAME,
                 f"required column {', '.join(repr(c) for c in missing)} missing "
@@ -124,6 +124,21 @@ class SqlCrmReader:
         if self.engine.dialect.name == "sqlite":
             modstamp_is_text = True  # SQLite stores datetimes as text whatever the declared type
         return SourceTable(contract_name, actual, columns, modstamp_is_text)
+
+    def earliest_created_at(self, tables: Sequence[str] = ("lead", "opportunity")) -> datetime | None:
+        """The oldest CreatedDate among the given tables: where the CRM's history starts."""
+        earliest: datetime | None = None
+        for name in tables:
+            table = self.describe(name, require_contract=False)
+            if "createddate" not in table.columns:
+                continue
+            created = sa.column(table.columns["createddate"])
+            query = sa.select(sa.func.min(created)).select_from(sa.table(table.actual_name))
+            with self.engine.connect() as connection:
+                value = _parse_min_created(connection.execute(query).scalar())
+            if value is not None and (earliest is None or value < earliest):
+                earliest = value
+        return earliest
 
     def iter_batches(
         self, table: SourceTable, since: datetime | None, overlap: timedelta
@@ -157,6 +172,16 @@ class SqlCrmReader:
             raise SourceError(
                 SOURCE_NAME, f"read failed: {_one_line(exc)}", table=table.contract_name
             ) from None
+
+
+def _parse_min_created(value: object) -> datetime | None:
+    from ingestion.crm_load import parse_source_datetime
+
+    if isinstance(value, datetime):
+        return (
+            value.replace(tzinfo=None) if value.tzinfo is None else parse_source_datetime(value.isoformat())
+        )
+    return parse_source_datetime(str(value)) if value is not None else None
 
 
 def _require_sqlite_file(engine: Engine) -> None:

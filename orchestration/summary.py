@@ -26,8 +26,11 @@ class RunSummary:
             lines.append(f"error: {message}")
         lines.append("rows per source table (read this run / now in raw):")
         for name, meta in sorted(self.sources.items()):
-            read = meta.get("rows_read", meta.get("files_parsed", ""))
-            lines.append(f"  {name:<40} {read!s:>10} / {meta.get('rows_in_raw', '')!s:>10}")
+            if "rows_read" in meta:
+                read = f"{meta['rows_read']:>10}"
+            else:
+                read = f"{meta.get('files_parsed', 0)}/{meta.get('files_total', 0)} files"
+            lines.append(f"  {name:<40} {read:>16} / {meta.get('rows_in_raw', '')!s:>10}")
         lines.append(f"checks: {self.checks_passed} passed, {len(self.checks_failed)} failed")
         for failed in self.checks_failed:
             lines.append(f"  failed: {failed}")
@@ -39,13 +42,18 @@ class RunSummary:
 
 
 def failure_messages(result: ExecuteInProcessResult) -> list[str]:
-    messages = []
+    """One line per distinct failure (a source that is down fails every table the same way)."""
+    messages: list[str] = []
     for event in result.get_step_failure_events():
         data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
-            messages.append(data.user_failure_data.description)
+            message = data.user_failure_data.description
         elif data.error is not None:
-            messages.append(f"step {event.step_key}: {data.error.message.strip().splitlines()[0]}")
+            message = f"step {event.step_key}: {data.error.message.strip().splitlines()[0]}"
+        else:
+            message = f"step {event.step_key} failed"
+        if message not in messages:
+            messages.append(message)
     return messages
 
 

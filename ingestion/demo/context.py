@@ -21,11 +21,11 @@ WINDOW_DAYS = 730
 P_LEAD_UNOWNED = 0.012
 P_LEAD_DUPLICATE = 0.014
 P_LEAD_NO_ACTIVITY = 0.022
-P_CONTACT_MISSING_EMAIL = 0.015
+P_CONTACT_MISSING_EMAIL = 0.025
 P_CONTACT_DUPLICATE = 0.012
 P_ACCOUNT_MISSING_INDUSTRY = 0.02
 P_OPP_MISSING_AMOUNT = 0.015
-P_OPEN_OPP_PAST_CLOSE = 0.12  # of opportunities still open at as_of (~1-2% of all)
+P_OPEN_OPP_PAST_CLOSE = 0.3  # of opportunities still open at as_of (~1-2% of all)
 
 
 @dataclass
@@ -61,8 +61,14 @@ class Ctx:
             if rows:
                 self.truth.observe(table, rows)
 
-    def plant(self, name: str, n: int = 1) -> None:
-        self.planted[name] = self.planted.get(name, 0) + n
+    def p(self, name: str, base: float) -> float:
+        """Planting probability: the first eligible record of each defect is always planted, so
+        even the XS profile contains every defect; afterwards the base rate applies."""
+        return base if self.planted.get(name) else 1.0
+
+    def plant(self, name: str, *ids: str) -> None:
+        """Records a deliberately planted defect (for tests: every reported id is planted)."""
+        self.planted.setdefault(name, set()).update(ids)
 
 
 def make_rng(seed: int, profile: str, as_of: date, *parts) -> random.Random:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -50,14 +50,17 @@ def today_utc() -> date:
     return datetime.now(UTC).date()
 
 
-def generate(out_dir: Path | str, seed: int = 42, profile: str = "S", as_of: date | None = None,
-             *, quiet: bool = False) -> GroundTruth:
+def generate(
+    out_dir: Path | str, seed: int = 42, profile: str = "S", as_of: date | None = None, *, quiet: bool = False
+) -> GroundTruth:
     """Writes ``crm.sqlite``, ``calendars/*.ics`` and ``ground_truth.json`` into ``out_dir``.
 
     Deterministic: the same ``seed``, ``profile`` and ``as_of`` give byte-identical files.
     """
     prof = get_profile(profile)
     as_of = as_of or today_utc()
+    if isinstance(as_of, datetime):
+        as_of = as_of.date()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / CRM_FILE, out / GROUND_TRUTH_FILE):
@@ -70,21 +73,30 @@ def generate(out_dir: Path | str, seed: int = 42, profile: str = "S", as_of: dat
 
     ids = IdFactory()
     org = build_org(prof, as_of, ids, make_rng(seed, prof.name, as_of, "org"))
-    campaigns, campaign_rows = build_campaigns(prof, as_of, ids,
-                                               make_rng(seed, prof.name, as_of, "campaigns"))
+    campaigns, campaign_rows = build_campaigns(
+        prof, as_of, ids, make_rng(seed, prof.name, as_of, "campaigns")
+    )
     as_of_ts = datetime(as_of.year, as_of.month, as_of.day)
     writer = CrmWriter(out / CRM_FILE)
     truth = TruthAccumulator(as_of)
     cal = CalendarWriter(cal_dir, as_of_ts, {u.email: u.tz for u in org.users})
-    ctx = Ctx(seed=seed, profile=prof, as_of=as_of, ids=ids, companies=CompanyFactory(),
-              writer=writer, truth=truth, cal=cal, org=org, campaigns=CampaignIndex(campaigns),
-              total_ae_slots=sum(len(t.reps) for t in org.ae_teams))
+    ctx = Ctx(
+        seed=seed,
+        profile=prof,
+        as_of=as_of,
+        ids=ids,
+        companies=CompanyFactory(),
+        writer=writer,
+        truth=truth,
+        cal=cal,
+        org=org,
+        campaigns=CampaignIndex(campaigns),
+        total_ae_slots=sum(len(t.reps) for t in org.ae_teams),
+    )
     ctx.write({"userrole": org.role_rows, "user": org.user_rows, "campaign": campaign_rows})
 
-    units = [("pod", t) for t in org.ae_teams] + [("team", t) for t in org.sdr_teams] + [
-        ("leadership", None)]
-    bar = tqdm(total=len(units) + 1, desc=f"demo {prof.name}", unit="team", disable=quiet,
-               leave=False)
+    units = [("pod", t) for t in org.ae_teams] + [("team", t) for t in org.sdr_teams] + [("leadership", None)]
+    bar = tqdm(total=len(units) + 1, desc=f"demo {prof.name}", unit="team", disable=quiet, leave=False)
     try:
         for i, (kind, team) in enumerate(units):
             if kind == "pod":
@@ -105,7 +117,7 @@ def generate(out_dir: Path | str, seed: int = 42, profile: str = "S", as_of: dat
         writer.close()
 
     data = build_ground_truth(ctx, campaigns)
-    gt = GroundTruth(data)
+    gt = GroundTruth(data, planted=ctx.planted)
     gt.write(out / GROUND_TRUTH_FILE)
     return gt
 
@@ -120,12 +132,19 @@ def stage_table() -> list[dict]:
             true_p = 0.0
         else:
             true_p = round(win[i], 4)
-        out.append({
-            "name": name, "sort_order": i + 1, "default_probability": prob,
-            "forecast_category_name": fc_label, "forecast_category_api": fc_api,
-            "is_closed": closed, "is_won": won, "true_win_probability": true_p,
-            "advance_probability": STAGE_ADVANCE_PROBABILITY[i] if i < 8 else None,
-        })
+        out.append(
+            {
+                "name": name,
+                "sort_order": i + 1,
+                "default_probability": prob,
+                "forecast_category_name": fc_label,
+                "forecast_category_api": fc_api,
+                "is_closed": closed,
+                "is_won": won,
+                "true_win_probability": true_p,
+                "advance_probability": STAGE_ADVANCE_PROBABILITY[i] if i < 8 else None,
+            }
+        )
     return out
 
 
@@ -136,12 +155,18 @@ def build_ground_truth(ctx: Ctx, campaigns) -> dict:
     stages = stage_table()
     teams = []
     for t in org.teams:
-        teams.append({
-            "name": t.name, "segment": t.template.segment, "is_sdr_team": t.template.is_sdr,
-            "manager_id": t.manager.id, "manager_role_id": t.manager_role,
-            "rep_role_id": t.rep_role, "rep_ids": [r.id for r in t.reps],
-            "aligned_sdr_ids": [s.id for s in t.sdrs],
-        })
+        teams.append(
+            {
+                "name": t.name,
+                "segment": t.template.segment,
+                "is_sdr_team": t.template.is_sdr,
+                "manager_id": t.manager.id,
+                "manager_role_id": t.manager_role,
+                "rep_role_id": t.rep_role,
+                "rep_ids": [r.id for r in t.reps],
+                "aligned_sdr_ids": [s.id for s in t.sdrs],
+            }
+        )
     reps = [u for u in org.users if u.kind in ("ae", "sdr")]
     data = {
         "generator": {"name": "ingestion.demo", "version": __version__},
@@ -158,10 +183,13 @@ def build_ground_truth(ctx: Ctx, campaigns) -> dict:
         "stages": stages,
         "true_stage_win_probability": {s["name"]: s["true_win_probability"] for s in stages},
         "empirical_stage_win_rate": truth.empirical_stage_win_rate([s["name"] for s in stages]),
-        "ramp": [{"tenure_days_lt": a, "late_stage_advance_multiplier": b,
-                  "deal_size_multiplier": c} for a, b, c in RAMP_RULES],
-        "lead_sources": [{"lead_source": s, "weight": w, "conversion_probability": c}
-                         for s, w, c in LEAD_SOURCES],
+        "ramp": [
+            {"tenure_days_lt": a, "late_stage_advance_multiplier": b, "deal_size_multiplier": c}
+            for a, b, c in RAMP_RULES
+        ],
+        "lead_sources": [
+            {"lead_source": s, "weight": w, "conversion_probability": c} for s, w, c in LEAD_SOURCES
+        ],
         "defects": truth.defects_result(),
         "defect_planting_probabilities": {
             "lead_without_owner": P_LEAD_UNOWNED,
@@ -181,20 +209,13 @@ def build_ground_truth(ctx: Ctx, campaigns) -> dict:
             "users": len(org.users),
             "reps": len(reps),
             "inactive_user_ids": sorted(u.id for u in org.users if u.leave is not None),
-            "new_hire_ids_last_9_months": sorted(
-                u.id for u in reps if (as_of - u.hire).days <= 270),
-            "new_hire_ids_last_90_days": sorted(
-                u.id for u in reps if (as_of - u.hire).days < 90),
+            "new_hire_ids_last_9_months": sorted(u.id for u in reps if (as_of - u.hire).days <= 270),
+            "new_hire_ids_last_90_days": sorted(u.id for u in reps if (as_of - u.hire).days < 90),
         },
-        "campaigns_without_opportunities_by_design": sorted(
-            c.id for c in campaigns if not c.linkable),
+        "campaigns_without_opportunities_by_design": sorted(c.id for c in campaigns if not c.linkable),
         "generator_state": {
             "next_company_serial": ctx.companies.next_serial,
             "next_id_serial": dict(ctx.ids.next_serial),
         },
     }
     return data
-
-
-def default_change_as_of(prev: date) -> date:
-    return prev + timedelta(days=1)

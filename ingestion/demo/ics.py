@@ -10,7 +10,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from .timeutil import to_local, to_utc
@@ -18,42 +18,103 @@ from .timeutil import to_local, to_utc
 PRODID = "-//Acme Sales//salesops demo generator//EN"
 
 _VTZ = {
-    "America/New_York": ("-0500", "-0400", "EST", "EDT", "19700308T020000",
-                         "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU", "19701101T020000",
-                         "FREQ=YEARLY;BYMONTH=11;BYDAY=1SU"),
-    "America/Chicago": ("-0600", "-0500", "CST", "CDT", "19700308T020000",
-                        "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU", "19701101T020000",
-                        "FREQ=YEARLY;BYMONTH=11;BYDAY=1SU"),
-    "America/Los_Angeles": ("-0800", "-0700", "PST", "PDT", "19700308T020000",
-                            "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU", "19701101T020000",
-                            "FREQ=YEARLY;BYMONTH=11;BYDAY=1SU"),
-    "Europe/London": ("+0000", "+0100", "GMT", "BST", "19700329T010000",
-                      "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "19701025T020000",
-                      "FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU"),
-    "Europe/Berlin": ("+0100", "+0200", "CET", "CEST", "19700329T020000",
-                      "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "19701025T030000",
-                      "FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU"),
-    "Australia/Sydney": ("+1000", "+1100", "AEST", "AEDT", "19701004T020000",
-                         "FREQ=YEARLY;BYMONTH=10;BYDAY=1SU", "19700405T030000",
-                         "FREQ=YEARLY;BYMONTH=4;BYDAY=1SU"),
+    "America/New_York": (
+        "-0500",
+        "-0400",
+        "EST",
+        "EDT",
+        "19700308T020000",
+        "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+        "19701101T020000",
+        "FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
+    ),
+    "America/Chicago": (
+        "-0600",
+        "-0500",
+        "CST",
+        "CDT",
+        "19700308T020000",
+        "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+        "19701101T020000",
+        "FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
+    ),
+    "America/Los_Angeles": (
+        "-0800",
+        "-0700",
+        "PST",
+        "PDT",
+        "19700308T020000",
+        "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+        "19701101T020000",
+        "FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
+    ),
+    "Europe/London": (
+        "+0000",
+        "+0100",
+        "GMT",
+        "BST",
+        "19700329T010000",
+        "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "19701025T020000",
+        "FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+    ),
+    "Europe/Berlin": (
+        "+0100",
+        "+0200",
+        "CET",
+        "CEST",
+        "19700329T020000",
+        "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "19701025T030000",
+        "FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+    ),
+    "Australia/Sydney": (
+        "+1000",
+        "+1100",
+        "AEST",
+        "AEDT",
+        "19701004T020000",
+        "FREQ=YEARLY;BYMONTH=10;BYDAY=1SU",
+        "19700405T030000",
+        "FREQ=YEARLY;BYMONTH=4;BYDAY=1SU",
+    ),
 }
 
 
 def vtimezone(tzid: str) -> str:
     if tzid == "Asia/Tokyo":
         lines = [
-            "BEGIN:VTIMEZONE", f"TZID:{tzid}", f"X-LIC-LOCATION:{tzid}", "BEGIN:STANDARD",
-            "TZOFFSETFROM:+0900", "TZOFFSETTO:+0900", "TZNAME:JST", "DTSTART:19700101T000000",
-            "END:STANDARD", "END:VTIMEZONE",
+            "BEGIN:VTIMEZONE",
+            f"TZID:{tzid}",
+            f"X-LIC-LOCATION:{tzid}",
+            "BEGIN:STANDARD",
+            "TZOFFSETFROM:+0900",
+            "TZOFFSETTO:+0900",
+            "TZNAME:JST",
+            "DTSTART:19700101T000000",
+            "END:STANDARD",
+            "END:VTIMEZONE",
         ]
     else:
         std, dst, std_name, dst_name, dst_start, dst_rule, std_start, std_rule = _VTZ[tzid]
         lines = [
-            "BEGIN:VTIMEZONE", f"TZID:{tzid}", f"X-LIC-LOCATION:{tzid}",
-            "BEGIN:DAYLIGHT", f"TZOFFSETFROM:{std}", f"TZOFFSETTO:{dst}", f"TZNAME:{dst_name}",
-            f"DTSTART:{dst_start}", f"RRULE:{dst_rule}", "END:DAYLIGHT",
-            "BEGIN:STANDARD", f"TZOFFSETFROM:{dst}", f"TZOFFSETTO:{std}", f"TZNAME:{std_name}",
-            f"DTSTART:{std_start}", f"RRULE:{std_rule}", "END:STANDARD",
+            "BEGIN:VTIMEZONE",
+            f"TZID:{tzid}",
+            f"X-LIC-LOCATION:{tzid}",
+            "BEGIN:DAYLIGHT",
+            f"TZOFFSETFROM:{std}",
+            f"TZOFFSETTO:{dst}",
+            f"TZNAME:{dst_name}",
+            f"DTSTART:{dst_start}",
+            f"RRULE:{dst_rule}",
+            "END:DAYLIGHT",
+            "BEGIN:STANDARD",
+            f"TZOFFSETFROM:{dst}",
+            f"TZOFFSETTO:{std}",
+            f"TZNAME:{std_name}",
+            f"DTSTART:{std_start}",
+            f"RRULE:{std_rule}",
+            "END:STANDARD",
             "END:VTIMEZONE",
         ]
     return "\r\n".join(lines) + "\r\n"
@@ -81,8 +142,7 @@ def fold(line: str) -> str:
 
 
 def escape_text(s: str) -> str:
-    return (s.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\n", "\\n"))
+    return s.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def param(s: str) -> str:
@@ -114,8 +174,10 @@ class Attendee:
 
     def line(self) -> str:
         extra = f";CUTYPE={self.cutype}" if self.cutype else ""
-        return (f"ATTENDEE;CN={param(self.name)}{extra};ROLE={self.role};"
-                f"PARTSTAT={self.partstat};RSVP=TRUE:mailto:{self.email}")
+        return (
+            f"ATTENDEE;CN={param(self.name)}{extra};ROLE={self.role};"
+            f"PARTSTAT={self.partstat};RSVP=TRUE:mailto:{self.email}"
+        )
 
 
 @dataclass
@@ -174,8 +236,7 @@ class Event:
         if self.rrule:
             lines.append(f"RRULE:{self.rrule}")
         if self.exdates:
-            lines.append(fold(f"EXDATE;TZID={self.tz}:" + ",".join(
-                fmt_local(x) for x in self.exdates)))
+            lines.append(fold(f"EXDATE;TZID={self.tz}:" + ",".join(fmt_local(x) for x in self.exdates)))
         lines.append(f"CREATED:{fmt_utc(self.created)}")
         if self.last_modified is not None:
             lines.append(f"LAST-MODIFIED:{fmt_utc(self.last_modified)}")
@@ -190,8 +251,7 @@ class Event:
         lines.append(f"STATUS:{self.status}")
         if self.transp:
             lines.append(f"TRANSP:{self.transp}")
-        lines.append(fold(f"ORGANIZER;CN={param(self.organizer_name)}:mailto:"
-                          f"{self.organizer_email}"))
+        lines.append(fold(f"ORGANIZER;CN={param(self.organizer_name)}:mailto:{self.organizer_email}"))
         for a in self.attendees:
             lines.append(fold(a.line()))
         lines.append("END:VEVENT")
@@ -239,10 +299,14 @@ class CalendarWriter:
     def finish(self) -> None:
         self.flush()
         for m in self.mailbox_tz:
-            head = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + f"PRODID:{PRODID}\r\n"
-                    + "CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n"
-                    + fold(f"X-WR-CALNAME:{m}") + "\r\n"
-                    + "".join(vtimezone(t) for t in sorted(self.tzids[m])))
+            head = (
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+                + f"PRODID:{PRODID}\r\n"
+                + "CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n"
+                + fold(f"X-WR-CALNAME:{m}")
+                + "\r\n"
+                + "".join(vtimezone(t) for t in sorted(self.tzids[m]))
+            )
             part = self.parts / m
             with open(self.dir / f"{m}.ics", "w", encoding="utf-8", newline="") as out:
                 out.write(head)
@@ -314,7 +378,7 @@ def split_prop(line: str) -> tuple[str, dict[str, str], str]:
         elif c == ":" and not in_q:
             break
         i += 1
-    head, value = line[:i], line[i + 1:]
+    head, value = line[:i], line[i + 1 :]
     parts = []
     cur = []
     in_q = False
@@ -339,8 +403,14 @@ def parse_ics_datetime(value: str, params: dict[str, str]) -> datetime:
     """Naive UTC datetime of a DTSTART/CREATED-like value."""
     if params.get("VALUE") == "DATE" or len(value) == 8:
         return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]))
-    t = datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]),
-                 int(value[11:13]), int(value[13:15]))
+    t = datetime(
+        int(value[:4]),
+        int(value[4:6]),
+        int(value[6:8]),
+        int(value[9:11]),
+        int(value[11:13]),
+        int(value[13:15]),
+    )
     if value.endswith("Z"):
         return t
     tzid = params.get("TZID")
@@ -366,7 +436,3 @@ def list_calendar_files(directory: Path) -> list[Path]:
     if not directory.exists():
         return []
     return sorted(directory / n for n in os.listdir(directory) if n.endswith(".ics"))
-
-
-def plus(t: datetime, **kw) -> datetime:
-    return t + timedelta(**kw)

@@ -27,6 +27,7 @@ DL_EMAIL = f"sales-all@{COMPANY_DOMAIN}"
 
 def _uid(rng: random.Random) -> str:
     from .context import new_uid
+
     return new_uid(rng)
 
 
@@ -38,12 +39,27 @@ def _christmas_week(d: date) -> bool:
     return (d.month == 12 and d.day >= 24) or (d.month == 1 and d.day <= 1)
 
 
-def _weekly_series(ctx: Ctx, rng: random.Random, organizer: User, attendees: list[User],
-                   summary: str, weekday: int, hh: int, mm: int, minutes: int,
-                   start_from: date, *, interval: int = 1, until: date | None = None,
-                   count: int | None = None, categories: str | None = None,
-                   holidays: bool = True, overrides: bool = False, open_ended: bool = True,
-                   description: str | None = None) -> None:
+def _weekly_series(
+    ctx: Ctx,
+    rng: random.Random,
+    organizer: User,
+    attendees: list[User],
+    summary: str,
+    weekday: int,
+    hh: int,
+    mm: int,
+    minutes: int,
+    start_from: date,
+    *,
+    interval: int = 1,
+    until: date | None = None,
+    count: int | None = None,
+    categories: str | None = None,
+    holidays: bool = True,
+    overrides: bool = False,
+    open_ended: bool = True,
+    description: str | None = None,
+) -> None:
     tz = organizer.tz
     first = _first_weekday_on_or_after(start_from, weekday)
     start = datetime(first.year, first.month, first.day, hh, mm)
@@ -71,65 +87,128 @@ def _weekly_series(ctx: Ctx, rng: random.Random, organizer: User, attendees: lis
         n += 1
     exdates = []
     if holidays:
-        exdates = [datetime(o.year, o.month, o.day, hh, mm) for o in occ
-                   if is_holiday(o, tz) or _christmas_week(o)]
+        exdates = [
+            datetime(o.year, o.month, o.day, hh, mm) for o in occ if is_holiday(o, tz) or _christmas_week(o)
+        ]
     ex_set = {x.date() for x in exdates}
     att = [Attendee(organizer.name, organizer.email, "ACCEPTED")] + [
-        Attendee(u.name, u.email, rng.choice(["ACCEPTED"] * 5 + ["TENTATIVE"]))
-        for u in attendees]
+        Attendee(u.name, u.email, rng.choice(["ACCEPTED"] * 5 + ["TENTATIVE"])) for u in attendees
+    ]
     mailboxes = [organizer.email] + [u.email for u in attendees if u is not organizer]
     master = Event(
-        uid=_uid(rng), summary=summary, created=created, organizer_name=organizer.name,
-        organizer_email=organizer.email, start=start, end=start + timedelta(minutes=minutes),
-        attendees=att, tz=tz, rrule=rule, exdates=exdates, categories=categories,
-        description=description)
+        uid=_uid(rng),
+        summary=summary,
+        created=created,
+        organizer_name=organizer.name,
+        organizer_email=organizer.email,
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        attendees=att,
+        tz=tz,
+        rrule=rule,
+        exdates=exdates,
+        categories=categories,
+        description=description,
+    )
     ctx.cal.add(master, mailboxes)
     if not overrides:
         return
-    past = [o for o in occ if o not in ex_set and o < ctx.as_of - timedelta(days=14)
-            and o > first + timedelta(weeks=2)]
+    past = [
+        o
+        for o in occ
+        if o not in ex_set and o < ctx.as_of - timedelta(days=14) and o > first + timedelta(weeks=2)
+    ]
     if not past:
         return
     moved = rng.choice(past)
     rid = datetime(moved.year, moved.month, moved.day, hh, mm)
     new_day = moved + DAY
     new_start = datetime(new_day.year, new_day.month, new_day.day, (hh + 1) % 24, mm)
-    ctx.cal.add(Event(
-        uid=master.uid, summary=summary + " (moved)", created=created,
-        organizer_name=organizer.name, organizer_email=organizer.email, start=new_start,
-        end=new_start + timedelta(minutes=minutes), attendees=att, tz=tz, recurrence_id=rid,
-        sequence=1, categories=categories,
-        last_modified=min(to_utc(rid, tz) - timedelta(days=rng.uniform(1, 6)),
-                          ctx.as_of_ts - timedelta(hours=1))), mailboxes)
+    ctx.cal.add(
+        Event(
+            uid=master.uid,
+            summary=summary + " (moved)",
+            created=created,
+            organizer_name=organizer.name,
+            organizer_email=organizer.email,
+            start=new_start,
+            end=new_start + timedelta(minutes=minutes),
+            attendees=att,
+            tz=tz,
+            recurrence_id=rid,
+            sequence=1,
+            categories=categories,
+            last_modified=min(
+                to_utc(rid, tz) - timedelta(days=rng.uniform(1, 6)), ctx.as_of_ts - timedelta(hours=1)
+            ),
+        ),
+        mailboxes,
+    )
     rest = [o for o in past if o != moved]
-    if rest and rng.random() < 0.6:
+    if rest:
         c = rng.choice(rest)
         rid = datetime(c.year, c.month, c.day, hh, mm)
-        ctx.cal.add(Event(
-            uid=master.uid, summary=summary, created=created, organizer_name=organizer.name,
-            organizer_email=organizer.email, start=rid, end=rid + timedelta(minutes=minutes),
-            attendees=att, tz=tz, recurrence_id=rid, sequence=1, status="CANCELLED",
-            categories=categories,
-            last_modified=min(to_utc(rid, tz) - timedelta(days=rng.uniform(0.5, 4)),
-                              ctx.as_of_ts - timedelta(hours=1))), mailboxes)
+        ctx.cal.add(
+            Event(
+                uid=master.uid,
+                summary=summary,
+                created=created,
+                organizer_name=organizer.name,
+                organizer_email=organizer.email,
+                start=rid,
+                end=rid + timedelta(minutes=minutes),
+                attendees=att,
+                tz=tz,
+                recurrence_id=rid,
+                sequence=1,
+                status="CANCELLED",
+                categories=categories,
+                last_modified=min(
+                    to_utc(rid, tz) - timedelta(days=rng.uniform(0.5, 4)), ctx.as_of_ts - timedelta(hours=1)
+                ),
+            ),
+            mailboxes,
+        )
 
 
-def _single(ctx: Ctx, rng: random.Random, organizer: User, attendees: list[User],
-            summary: str, start_utc: datetime, minutes: int, booked: datetime, *,
-            categories: str | None = None, status: str = "CONFIRMED",
-            description: str | None = None) -> None:
+def _single(
+    ctx: Ctx,
+    rng: random.Random,
+    organizer: User,
+    attendees: list[User],
+    summary: str,
+    start_utc: datetime,
+    minutes: int,
+    booked: datetime,
+    *,
+    categories: str | None = None,
+    status: str = "CONFIRMED",
+    description: str | None = None,
+) -> None:
     if booked >= ctx.as_of_ts or booked >= start_utc:
         return
     att = [Attendee(organizer.name, organizer.email, "ACCEPTED")] + [
         Attendee(u.name, u.email, rng.choice(["ACCEPTED"] * 4 + ["TENTATIVE", "NEEDS-ACTION"]))
-        for u in attendees if u is not organizer]
-    ctx.cal.add(Event(
-        uid=_uid(rng), summary=summary, created=booked, organizer_name=organizer.name,
-        organizer_email=organizer.email, start=start_utc,
-        end=start_utc + timedelta(minutes=minutes), attendees=att, status=status,
-        categories=categories, description=description,
-        sequence=1 if status == "CANCELLED" else 0),
-        [organizer.email] + [u.email for u in attendees if u is not organizer])
+        for u in attendees
+        if u is not organizer
+    ]
+    ctx.cal.add(
+        Event(
+            uid=_uid(rng),
+            summary=summary,
+            created=booked,
+            organizer_name=organizer.name,
+            organizer_email=organizer.email,
+            start=start_utc,
+            end=start_utc + timedelta(minutes=minutes),
+            attendees=att,
+            status=status,
+            categories=categories,
+            description=description,
+            sequence=1 if status == "CANCELLED" else 0,
+        ),
+        [organizer.email] + [u.email for u in attendees if u is not organizer],
+    )
 
 
 def _slot(d: date, tz: str, hh: int, mm: int = 0) -> datetime:
@@ -146,21 +225,42 @@ def team_events(ctx: Ctx, team: Team, rng: random.Random) -> None:
     tmpl = team.template
     weekday = _WEEKDAYS.index(tmpl.sync_day)
     # weekly team sync (open ended, holidays excluded, one instance moved, maybe one cancelled)
-    _weekly_series(ctx, rng, mgr, active_now, f"{team.name} weekly team sync", weekday,
-                   tmpl.sync_time[0], tmpl.sync_time[1], 45, w0 + timedelta(days=rng.randint(0, 6)),
-                   overrides=True,
-                   description=f"Weekly pipeline & forecast review for {team.name}.\n"
-                               "Please update your opportunities in Salesforce beforehand.")
+    _weekly_series(
+        ctx,
+        rng,
+        mgr,
+        active_now,
+        f"{team.name} weekly team sync",
+        weekday,
+        tmpl.sync_time[0],
+        tmpl.sync_time[1],
+        45,
+        w0 + timedelta(days=rng.randint(0, 6)),
+        overrides=True,
+        description=f"Weekly pipeline & forecast review for {team.name}.\n"
+        "Please update your opportunities in Salesforce beforehand.",
+    )
     # biweekly 1:1s
     for r in team.reps:
         start_from = max(w0, r.hire + timedelta(days=5))
         until = (r.leave - DAY) if r.leave else None
         if until is not None and until <= start_from:
             continue
-        _weekly_series(ctx, rng, mgr, [r], f"1:1 {mgr.first} / {r.first}",
-                       rng.choice([1, 2, 3]), rng.choice([13, 14, 15, 16]),
-                       rng.choice([0, 30]), 30, start_from, interval=2, until=until,
-                       holidays=False)
+        _weekly_series(
+            ctx,
+            rng,
+            mgr,
+            [r],
+            f"1:1 {mgr.first} / {r.first}",
+            rng.choice([1, 2, 3]),
+            rng.choice([13, 14, 15, 16]),
+            rng.choice([0, 30]),
+            30,
+            start_from,
+            interval=2,
+            until=until,
+            holidays=False,
+        )
     # quarterly business reviews
     q = quarter_end(w0)
     while q < as_of:
@@ -168,9 +268,17 @@ def team_events(ctx: Ctx, team: Team, rng: random.Random) -> None:
         start = _slot(d, mgr.tz, 13)
         people = [r for r in team.reps if r.active_on(d)]
         if start < ctx.as_of_ts + timedelta(days=30):
-            _single(ctx, rng, mgr, people,
-                    f"Q{(q.month - 1) // 3 + 1} {q.year} business review - {team.name}", start,
-                    120, start - timedelta(days=rng.uniform(10, 25)), categories="Internal")
+            _single(
+                ctx,
+                rng,
+                mgr,
+                people,
+                f"Q{(q.month - 1) // 3 + 1} {q.year} business review - {team.name}",
+                start,
+                120,
+                start - timedelta(days=rng.uniform(10, 25)),
+                categories="Internal",
+            )
         q = quarter_end(q + DAY)
     # onboarding sessions and a 6-week training series for reps hired in the window
     for r in team.reps:
@@ -183,14 +291,26 @@ def team_events(ctx: Ctx, team: Team, rng: random.Random) -> None:
                 d += DAY
             start = _slot(d, r.tz, 10 if i % 2 == 0 else 14)
             booked = to_utc(datetime(r.hire.year, r.hire.month, r.hire.day, 9), r.tz) - timedelta(
-                days=rng.uniform(3, 12))
-            _single(ctx, rng, mgr, [r], title, start, 60 if i else 90, booked,
-                    categories="Onboarding")
-        _weekly_series(ctx, rng, mgr, [r], "Sales methodology bootcamp (MEDDICC)", 1, 15, 0,
-                       90, r.hire + timedelta(days=7), count=6, categories="Training",
-                       holidays=False,
-                       description="Six-week ramp programme: qualification, discovery, "
-                                   "mutual action plans, negotiation. Bring one live deal.")
+                days=rng.uniform(3, 12)
+            )
+            _single(ctx, rng, mgr, [r], title, start, 60 if i else 90, booked, categories="Onboarding")
+        _weekly_series(
+            ctx,
+            rng,
+            mgr,
+            [r],
+            "Sales methodology bootcamp (MEDDICC)",
+            1,
+            15,
+            0,
+            90,
+            r.hire + timedelta(days=7),
+            count=6,
+            categories="Training",
+            holidays=False,
+            description="Six-week ramp programme: qualification, discovery, "
+            "mutual action plans, negotiation. Bring one live deal.",
+        )
     # out-of-office blocks (all-day, single mailbox)
     for r in team.reps + [mgr]:
         y0 = max(w0, r.hire)
@@ -207,16 +327,25 @@ def team_events(ctx: Ctx, team: Team, rng: random.Random) -> None:
                 if not (y0 <= day < y1):
                     continue
                 length = rng.choice([1, 1, 2, 3, 5, 5, 7, 10])
-                booked = datetime(day.year, day.month, day.day, 12) - timedelta(
-                    days=rng.uniform(7, 60))
+                booked = datetime(day.year, day.month, day.day, 12) - timedelta(days=rng.uniform(7, 60))
                 if booked >= ctx.as_of_ts:
                     continue
-                ctx.cal.add(Event(
-                    uid=_uid(rng), summary="OOO - Vacation" if length > 1 else "OOO",
-                    created=booked, organizer_name=r.name, organizer_email=r.email,
-                    start=day, end=day + timedelta(days=length), all_day=True,
-                    attendees=[Attendee(r.name, r.email, "ACCEPTED")], transp="OPAQUE",
-                    categories="Out of Office"), [r.email])
+                ctx.cal.add(
+                    Event(
+                        uid=_uid(rng),
+                        summary="OOO - Vacation" if length > 1 else "OOO",
+                        created=booked,
+                        organizer_name=r.name,
+                        organizer_email=r.email,
+                        start=day,
+                        end=day + timedelta(days=length),
+                        all_day=True,
+                        attendees=[Attendee(r.name, r.email, "ACCEPTED")],
+                        transp="OPAQUE",
+                        categories="Out of Office",
+                    ),
+                    [r.email],
+                )
             d = date(d.year + 1, 1, 1)
 
 
@@ -224,12 +353,22 @@ def leadership_events(ctx: Ctx, org: Org, rng: random.Random) -> None:
     vp = org.vp
     managers = [t.manager for t in org.teams]
     w0 = ctx.window_start.date()
-    _weekly_series(ctx, rng, vp, managers, "Sales leadership weekly", 3, 11, 0, 60, w0,
-                   overrides=True)
+    _weekly_series(ctx, rng, vp, managers, "Sales leadership weekly", 3, 11, 0, 60, w0, overrides=True)
     for m in managers:
-        _weekly_series(ctx, rng, vp, [m], f"1:1 {vp.first} / {m.first}", rng.choice([0, 2, 4]),
-                       rng.choice([12, 13, 16]), rng.choice([0, 30]), 30,
-                       w0 + timedelta(days=rng.randint(0, 13)), interval=2, holidays=False)
+        _weekly_series(
+            ctx,
+            rng,
+            vp,
+            [m],
+            f"1:1 {vp.first} / {m.first}",
+            rng.choice([0, 2, 4]),
+            rng.choice([12, 13, 16]),
+            rng.choice([0, 30]),
+            30,
+            w0 + timedelta(days=rng.randint(0, 13)),
+            interval=2,
+            holidays=False,
+        )
     everyone = org.users
     dl = Attendee("Sales Team (all)", DL_EMAIL, "NEEDS-ACTION", cutype="GROUP")
     # Sales Kickoff: all-day, two days, every January inside the window
@@ -238,14 +377,24 @@ def leadership_events(ctx: Ctx, org: Org, rng: random.Random) -> None:
         booked = datetime(year - 1, 11, 3, 15) + timedelta(minutes=rng.randint(0, 600))
         if d < w0 or booked >= ctx.as_of_ts:
             continue
-        ev = Event(uid=_uid(rng), summary=f"Sales Kickoff FY{str(year)[2:]}", created=booked,
-                   organizer_name=vp.name, organizer_email=vp.email, start=d,
-                   end=d + timedelta(days=2), all_day=True,
-                   attendees=[Attendee(vp.name, vp.email, "ACCEPTED")]
-                   + [Attendee(m.name, m.email, "ACCEPTED") for m in managers] + [dl],
-                   categories="Internal", transp="OPAQUE", location="Lisbon, Portugal",
-                   description="Annual kickoff: strategy, product roadmap, awards night, "
-                               "enablement workshops. Attendance is mandatory for all of Sales.")
+        ev = Event(
+            uid=_uid(rng),
+            summary=f"Sales Kickoff FY{str(year)[2:]}",
+            created=booked,
+            organizer_name=vp.name,
+            organizer_email=vp.email,
+            start=d,
+            end=d + timedelta(days=2),
+            all_day=True,
+            attendees=[Attendee(vp.name, vp.email, "ACCEPTED")]
+            + [Attendee(m.name, m.email, "ACCEPTED") for m in managers]
+            + [dl],
+            categories="Internal",
+            transp="OPAQUE",
+            location="Lisbon, Portugal",
+            description="Annual kickoff: strategy, product roadmap, awards night, "
+            "enablement workshops. Attendance is mandatory for all of Sales.",
+        )
         ctx.cal.add(ev, [u.email for u in everyone if u.active_on(d) or u is vp])
     # quarterly product release training (all hands, via the distribution list)
     q = quarter_end(w0)
@@ -256,10 +405,16 @@ def leadership_events(ctx: Ctx, org: Org, rng: random.Random) -> None:
         start = datetime(d.year, d.month, d.day, 16, 0)  # 16:00 UTC works for AMER + EMEA
         booked = start - timedelta(days=rng.uniform(14, 30))
         if booked < ctx.as_of_ts:
-            ev = Event(uid=_uid(rng), summary=f"Product release training - {d:%B %Y}",
-                       created=booked, organizer_name=vp.name, organizer_email=vp.email,
-                       start=start, end=start + timedelta(minutes=60),
-                       attendees=[Attendee(vp.name, vp.email, "ACCEPTED"), dl],
-                       categories="Training")
+            ev = Event(
+                uid=_uid(rng),
+                summary=f"Product release training - {d:%B %Y}",
+                created=booked,
+                organizer_name=vp.name,
+                organizer_email=vp.email,
+                start=start,
+                end=start + timedelta(minutes=60),
+                attendees=[Attendee(vp.name, vp.email, "ACCEPTED"), dl],
+                categories="Training",
+            )
             ctx.cal.add(ev, [u.email for u in everyone if u.active_on(d) or u is vp])
         q = quarter_end(q + DAY)

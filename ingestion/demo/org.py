@@ -95,8 +95,14 @@ def build_org(profile: Profile, as_of: date, ids: IdFactory, rng: random.Random)
 
     def role(name: str, parent: str | None) -> str:
         rid = ids.new("userrole")
-        role_rows.append((rid, name, parent, DT["userrole"](setup_ts + timedelta(
-            minutes=len(role_rows) * 7)), ))
+        role_rows.append(
+            (
+                rid,
+                name,
+                parent,
+                DT["userrole"](setup_ts + timedelta(minutes=len(role_rows) * 7)),
+            )
+        )
         return rid
 
     def person(kind, title, role_id, manager_id, tz, hire, leave=None) -> User:
@@ -110,21 +116,43 @@ def build_org(profile: Profile, as_of: date, ids: IdFactory, rng: random.Random)
             email = f"{local}{n}@{COMPANY_DOMAIN}"
         used_emails.add(email)
         created = datetime(hire.year, hire.month, hire.day, 14, 0) - timedelta(
-            days=rng.randint(2, 9), minutes=rng.randint(0, 300))
+            days=rng.randint(2, 9), minutes=rng.randint(0, 300)
+        )
         if leave is not None:
             modstamp = datetime(leave.year, leave.month, leave.day, 17, rng.randint(0, 59))
         else:
-            modstamp = max(created, datetime(as_of.year, as_of.month, as_of.day) - timedelta(
-                days=rng.randint(1, 200), minutes=rng.randint(0, 600)))
-        u = User(id=ids.new("user"), first=first, last=last, email=email, title=title,
-                 role_id=role_id, manager_id=manager_id, tz=tz, hire=hire, kind=kind,
-                 created=created, modstamp=modstamp, leave=leave)
+            modstamp = max(
+                created,
+                datetime(as_of.year, as_of.month, as_of.day)
+                - timedelta(days=rng.randint(1, 200), minutes=rng.randint(0, 600)),
+            )
+        u = User(
+            id=ids.new("user"),
+            first=first,
+            last=last,
+            email=email,
+            title=title,
+            role_id=role_id,
+            manager_id=manager_id,
+            tz=tz,
+            hire=hire,
+            kind=kind,
+            created=created,
+            modstamp=modstamp,
+            leave=leave,
+        )
         users.append(u)
         return u
 
     vp_role = role("VP Sales", None)
-    vp = person("vp", "VP of Sales", vp_role, None, "America/New_York",
-                as_of - timedelta(days=rng.randint(2400, 3000)))
+    vp = person(
+        "vp",
+        "VP of Sales",
+        vp_role,
+        None,
+        "America/New_York",
+        as_of - timedelta(days=rng.randint(2400, 3000)),
+    )
 
     teams: list[Team] = []
     for rep_i in range(profile.replicas):
@@ -132,13 +160,19 @@ def build_org(profile: Profile, as_of: date, ids: IdFactory, rng: random.Random)
             tmpl = TEAM_TEMPLATES[tmpl_name]
             name = tmpl_name if profile.replicas == 1 else f"{tmpl_name} {rep_i + 1:02d}"
             mgr_role = role(f"{name} Manager", vp_role)
-            rep_role = role(f"{name} {'Representative' if tmpl.is_sdr else 'Account Executive'}",
-                            mgr_role)
+            rep_role = role(f"{name} {'Representative' if tmpl.is_sdr else 'Account Executive'}", mgr_role)
             mgr_title = "SDR Manager" if tmpl.is_sdr else f"Regional Sales Manager, {name}"
-            mgr = person("manager", mgr_title, mgr_role, vp.id, tmpl.time_zones[0],
-                         as_of - timedelta(days=rng.randint(900, 2800)))
-            team = Team(name=name, template=tmpl, replica=rep_i, manager=mgr,
-                        manager_role=mgr_role, rep_role=rep_role)
+            mgr = person(
+                "manager",
+                mgr_title,
+                mgr_role,
+                vp.id,
+                tmpl.time_zones[0],
+                as_of - timedelta(days=rng.randint(900, 2800)),
+            )
+            team = Team(
+                name=name, template=tmpl, replica=rep_i, manager=mgr, manager_role=mgr_role, rep_role=rep_role
+            )
             mgr.team = team
             kind = "sdr" if tmpl.is_sdr else "ae"
             titles = AE_TITLES[tmpl.segment]
@@ -157,8 +191,7 @@ def build_org(profile: Profile, as_of: date, ids: IdFactory, rng: random.Random)
             for hire in hires:
                 tz = _pick_tz(tmpl, rng)
                 senior = (as_of - hire).days > 900 and rng.random() < 0.5
-                reps.append(person(kind, titles[1] if senior else titles[0], rep_role, mgr.id,
-                                   tz, hire))
+                reps.append(person(kind, titles[1] if senior else titles[0], rep_role, mgr.id, tz, hire))
             for _ in range(n_left):
                 hire = window_start - timedelta(days=rng.randint(60, 900))
                 leave = as_of - timedelta(days=rng.randint(120, 520))
@@ -180,11 +213,21 @@ def build_org(profile: Profile, as_of: date, ids: IdFactory, rng: random.Random)
 
     user_rows = []
     for u in users:
-        user_rows.append((
-            u.id, u.name, u.email, u.title, u.role_id, u.manager_id,
-            TRUE["user"] if u.leave is None else FALSE["user"], u.tz, u.hire.isoformat(),
-            DT["user"](u.created), DT["user"](u.modstamp),
-        ))
+        user_rows.append(
+            (
+                u.id,
+                u.name,
+                u.email,
+                u.title,
+                u.role_id,
+                u.manager_id,
+                TRUE["user"] if u.leave is None else FALSE["user"],
+                u.tz,
+                u.hire.isoformat(),
+                DT["user"](u.created),
+                DT["user"](u.modstamp),
+            )
+        )
     return Org(vp=vp, teams=teams, users=users, role_rows=role_rows, user_rows=user_rows)
 
 
@@ -211,8 +254,9 @@ class Campaign:
         return self.status in ("Completed", "In Progress") and not self.deleted
 
 
-def build_campaigns(profile: Profile, as_of: date, ids: IdFactory, rng: random.Random
-                    ) -> tuple[list[Campaign], list[tuple]]:
+def build_campaigns(
+    profile: Profile, as_of: date, ids: IdFactory, rng: random.Random
+) -> tuple[list[Campaign], list[tuple]]:
     as_of_ts = datetime(as_of.year, as_of.month, as_of.day)
     lo = as_of - timedelta(days=760)
     hi = as_of + timedelta(days=75)
@@ -224,7 +268,8 @@ def build_campaigns(profile: Profile, as_of: date, ids: IdFactory, rng: random.R
     deleted_idx = n // 3
     for i in range(n):
         ctype, source, bmin, bmax, dur = CAMPAIGN_TYPES[
-            rng.choices(range(len(CAMPAIGN_TYPES)), weights=weights)[0]]
+            rng.choices(range(len(CAMPAIGN_TYPES)), weights=weights)[0]
+        ]
         if i == n - 1:
             start = as_of + timedelta(days=rng.randint(20, 60))  # always one planned campaign
         else:
@@ -253,18 +298,32 @@ def build_campaigns(profile: Profile, as_of: date, ids: IdFactory, rng: random.R
         if ctype == "Trade Show":
             name = f"{start.year} {theme} Expo"
         created = datetime(start.year, start.month, start.day, 15, 0) - timedelta(
-            days=rng.randint(15, 75), minutes=rng.randint(0, 400))
+            days=rng.randint(15, 75), minutes=rng.randint(0, 400)
+        )
         created = min(created, as_of_ts - timedelta(days=2, minutes=rng.randint(0, 900)))
         mod = datetime(end.year, end.month, end.day, 16, 0) + timedelta(
-            days=rng.randint(1, 20), minutes=rng.randint(0, 300))
+            days=rng.randint(1, 20), minutes=rng.randint(0, 300)
+        )
         mod = min(max(mod, created), as_of_ts - timedelta(hours=1, minutes=rng.randint(0, 600)))
         mod = max(mod, created)
         cid = ids.new("campaign")
         deleted = i == deleted_idx
         camps.append(Campaign(cid, name, ctype, source, status, start, end, deleted))
-        rows.append((cid, name, ctype, status, start.isoformat(), end.isoformat(), float(budget),
-                     actual, DT["campaign"](created), DT["campaign"](mod),
-                     TRUE["campaign"] if deleted else FALSE["campaign"]))
+        rows.append(
+            (
+                cid,
+                name,
+                ctype,
+                status,
+                start.isoformat(),
+                end.isoformat(),
+                float(budget),
+                actual,
+                DT["campaign"](created),
+                DT["campaign"](mod),
+                TRUE["campaign"] if deleted else FALSE["campaign"],
+            )
+        )
     return camps, rows
 
 
@@ -278,8 +337,11 @@ class CampaignIndex:
     def pick(self, source: str | None, d: date, rng: random.Random) -> str | None:
         if not source:
             return None
-        cands = [c for c in self.by_source.get(source, ())
-                 if c.start - timedelta(days=10) <= d <= c.end + timedelta(days=45)]
+        cands = [
+            c
+            for c in self.by_source.get(source, ())
+            if c.start - timedelta(days=10) <= d <= c.end + timedelta(days=45)
+        ]
         if not cands:
             return None
         return rng.choice(cands).id

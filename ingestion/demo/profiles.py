@@ -30,7 +30,7 @@ class Profile:
     leads_total: int
     campaigns_total: int
     # account executives' own pipeline, per AE and year
-    book_accounts_per_ae: float = 9.0       # pre-window customers per AE
+    book_accounts_per_ae: float = 12.0  # pre-window customers per AE
     prospect_opps_per_ae_year: float = 7.0  # AE-sourced new-business opportunities
     idle_accounts_per_ae_year: float = 4.0  # prospect accounts that never got an opportunity
     # how many reps per team were hired in the last ~9 months (at least one <90 days)

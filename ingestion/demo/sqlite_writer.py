@@ -16,11 +16,10 @@ class CrmWriter:
         self.conn = sqlite3.connect(self.path, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=OFF")
         self.conn.execute("PRAGMA synchronous=OFF")
-        self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("PRAGMA cache_size=-65536")
         self._sql = {
             t: f'INSERT INTO "{t}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
-               f'VALUES ({", ".join("?" * len(cols))})'
+            f"VALUES ({', '.join('?' * len(cols))})"
             for t, cols in COLUMNS.items()
         }
         if create:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from .reference import TZ_REGION, holidays
@@ -14,7 +14,7 @@ HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
@@ -27,7 +27,7 @@ def to_utc(t_local: datetime, tz: str) -> datetime:
     return t_local.replace(tzinfo=zone(tz)).astimezone(UTC).replace(tzinfo=None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _holidays(region: str, year: int) -> frozenset[date]:
     return frozenset(holidays(region, year))
 
@@ -40,8 +40,9 @@ def is_business_day(d: date, tz: str) -> bool:
     return d.weekday() < 5 and d not in _holidays(TZ_REGION[tz], d.year)
 
 
-def business_slot(rng: random.Random, d: date, tz: str, start_h: float = 8.5,
-                  end_h: float = 17.5) -> datetime:
+def business_slot(
+    rng: random.Random, d: date, tz: str, start_h: float = 8.5, end_h: float = 17.5
+) -> datetime:
     """A random UTC moment inside local business hours on local day ``d``."""
     minutes = int(start_h * 60 + rng.random() * (end_h - start_h) * 60)
     local = datetime(d.year, d.month, d.day, minutes // 60, minutes % 60, rng.randrange(60))
@@ -64,7 +65,8 @@ def business_moment(rng: random.Random, t: datetime, tz: str) -> datetime:
     if not is_business_day(d, tz) or loc.hour >= 18:
         d = next_business_day(d, tz)
     local = datetime(d.year, d.month, d.day, 8, 0) + timedelta(
-        minutes=rng.randrange(5, 100), seconds=rng.randrange(60))
+        minutes=rng.randrange(5, 100), seconds=rng.randrange(60)
+    )
     return to_utc(local, tz)
 
 

@@ -22,14 +22,17 @@ import numpy as np
 
 from .ics import iter_vevents, list_calendar_files, parse_ics_datetime, split_prop
 from .ids import serial_of
-from .schema import COL_INDEX, COLUMNS, DELETABLE, is_true, parse_dt
+from .reference import STAGES
+from .schema import COL_INDEX, COLUMNS, is_true, parse_dt
 
 RESPONSE_SUBTYPES = ("Call", "Email")
 RESPONSE_WINDOW = timedelta(days=7)
 
 DEFECT_DEFINITIONS: dict[str, tuple[str, str]] = {
     "open_opportunity_past_close_date": (
-        "opportunity", "IsClosed false and CloseDate < as_of (non-deleted)."),
+        "opportunity",
+        "IsClosed false and CloseDate < as_of (non-deleted).",
+    ),
     "opportunity_missing_amount": ("opportunity", "Amount is null, any stage (non-deleted)."),
     "lead_without_activity_7d": (
         "lead",
@@ -39,15 +42,18 @@ DEFECT_DEFINITIONS: dict[str, tuple[str, str]] = {
         "non-cancelled calendar meeting (any mailbox) with an attendee whose email equals the "
         "lead's Email case-insensitively and whose booking time (CREATED, else DTSTART) is >= "
         "lead CreatedDate. By construction no lead is within a second of any boundary and "
-        "comparing CreatedDate's date to as_of - 7 gives the same set."),
+        "comparing CreatedDate's date to as_of - 7 gives the same set.",
+    ),
     "duplicate_lead_email": (
         "lead",
         "Every non-deleted lead whose lower(Email) is shared with at least one other non-deleted "
-        "lead (all group members listed). Null/empty emails are never 'shared'."),
+        "lead (all group members listed). Null/empty emails are never 'shared'.",
+    ),
     "duplicate_contact_email": (
         "contact",
         "Every non-deleted contact whose lower(Email) is shared with at least one other "
-        "non-deleted contact (all group members listed). Null/empty emails are never 'shared'."),
+        "non-deleted contact (all group members listed). Null/empty emails are never 'shared'.",
+    ),
     "account_missing_industry": ("account", "Industry null or empty (non-deleted)."),
     "contact_missing_email": ("contact", "Email null or empty (non-deleted)."),
     "lead_without_owner": ("lead", "OwnerId null or empty (non-deleted); owner reported as null."),
@@ -62,9 +68,9 @@ def _blank(v) -> bool:
 class Meeting:
     """A calendar VEVENT instance reduced to what the lead-response rule needs."""
 
-    booking: datetime          # CREATED, else DTSTART (naive UTC)
+    booking: datetime  # CREATED, else DTSTART (naive UTC)
     cancelled: bool
-    emails: list[str]          # attendee emails, lower-cased
+    emails: list[str]  # attendee emails, lower-cased
 
 
 @dataclass
@@ -81,8 +87,9 @@ class DefectAcc:
         order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
         ids = [self.ids[i] for i in order]
         owners = Counter(self.owners[i] for i in order)
-        by_owner = [{"owner_id": k, "count": owners[k]}
-                    for k in sorted(owners, key=lambda x: (x is None, x or ""))]
+        by_owner = [
+            {"owner_id": k, "count": owners[k]} for k in sorted(owners, key=lambda x: (x is None, x or ""))
+        ]
         table, definition = DEFECT_DEFINITIONS[name]
         out = {
             "table": table,
@@ -152,8 +159,9 @@ class TruthAccumulator:
                     acc.add(r[0], None)
 
     # ---- checks that need several tables; fed per generation unit -------------------------
-    def observe_unit(self, leads: list[tuple], contacts: list[tuple], tasks: list[tuple],
-                     meetings: list[Meeting]) -> None:
+    def observe_unit(
+        self, leads: list[tuple], contacts: list[tuple], tasks: list[tuple], meetings: list[Meeting]
+    ) -> None:
         """Duplicate emails and lead responses. Valid per unit because every lead/contact email
         of a unit is unique across units (distinct company domains) and all tasks/meetings that
         can answer a unit's leads are generated in that unit."""
@@ -243,8 +251,11 @@ class TruthAccumulator:
         out = {}
         for s in stage_names:
             n, w = self.stage_reached.get(s, (0, 0))
-            out[s] = {"closed_opportunities_reaching_stage": n, "won": w,
-                      "win_rate": round(w / n, 4) if n else None}
+            out[s] = {
+                "closed_opportunities_reaching_stage": n,
+                "won": w,
+                "win_rate": round(w / n, 4) if n else None,
+            }
         return out
 
 
@@ -275,7 +286,8 @@ class _SerialArray:
         return i
 
     def set(self, s: int, v) -> None:
-        self.arr[self._ensure(s)] = v
+        i = self._ensure(s)  # may reallocate self.arr
+        self.arr[i] = v
 
     def get(self, s: int):
         if self.base is None:
@@ -294,8 +306,9 @@ def _epoch(t: datetime) -> int:
 
 
 def _scan(conn: sqlite3.Connection, table: str, batch: int = 50_000):
-    cur = conn.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in COLUMNS[table])} '
-                       f'FROM "{table}" ORDER BY rowid')
+    cur = conn.execute(
+        f'SELECT {", ".join(chr(34) + c + chr(34) for c in COLUMNS[table])} FROM "{table}" ORDER BY rowid'
+    )
     while True:
         rows = cur.fetchmany(batch)
         if not rows:
@@ -309,8 +322,7 @@ def recompute(out_dir: Path, as_of: date) -> dict:
     acc = TruthAccumulator(as_of)
     conn = sqlite3.connect(out_dir / "crm.sqlite")
     try:
-        for table in ("user", "userrole", "account", "campaign", "forecastingquota",
-                      "opportunity"):
+        for table in ("user", "userrole", "account", "campaign", "forecastingquota", "opportunity"):
             for rows in _scan(conn, table):
                 acc.observe(table, rows)
         _recompute_duplicates(conn, "contact", acc)
@@ -322,15 +334,10 @@ def recompute(out_dir: Path, as_of: date) -> dict:
     return {
         "row_counts": acc.row_counts(),
         "defects": acc.defects_result(),
-        "empirical_stage_win_rate": acc.empirical_stage_win_rate(
-            [r[0] for r in _stage_names()]),
+        "empirical_stage_win_rate": acc.empirical_stage_win_rate([s[0] for s in STAGES]),
         "calendar": calendar_stats(out_dir / "calendars"),
+        "lead_activity_boundary_ambiguous": acc.boundary_ambiguous,
     }
-
-
-def _stage_names():
-    from .reference import STAGES
-    return STAGES
 
 
 def _recompute_duplicates(conn, table: str, acc: TruthAccumulator) -> None:
@@ -379,12 +386,11 @@ def _recompute_lead_activity(conn, out_dir: Path, acc: TruthAccumulator) -> None
             if created <= cutoff or created.date() <= cutoff.date():
                 created_s.set(serial_of(r[0]), _epoch(created))
                 n_cand += 1
-    if not n_cand:
-        return
     answered = _SerialArray(np.bool_, False)
     ti = COL_INDEX["task"]
     win = int(RESPONSE_WINDOW.total_seconds())
     for rows in _scan(conn, "task"):
+        acc.observe("task", rows)
         for t in rows:
             who = t[ti["WhoId"]]
             if not who or not who.startswith("00Q") or is_true(t[ti["IsDeleted"]]):
@@ -464,13 +470,12 @@ def _meeting_from_block(block: list[str], wanted: dict | None = None) -> Meeting
 
 
 def _recompute_stage_paths(conn, acc: TruthAccumulator) -> None:
-    from .reference import STAGES
-
     oi = COL_INDEX["opportunity"]
     hi = COL_INDEX["opportunityhistory"]
     stage_bit = {s[0]: 1 << i for i, s in enumerate(STAGES)}
     masks = _SerialArray(np.int32, 0)
     for rows in _scan(conn, "opportunityhistory"):
+        acc.observe("opportunityhistory", rows)
         for r in rows:
             b = stage_bit.get(r[hi["StageName"]])
             if b:
@@ -545,6 +550,9 @@ class GroundTruth:
     """The parsed ``ground_truth.json`` (``data``) with convenience accessors."""
 
     data: dict
+    # ids the generator deliberately planted per defect (set by ``generate``; not serialized).
+    # Every id reported in ``defects`` is among them -- non-planted rows never match a rule.
+    planted: dict[str, set[str]] | None = None
 
     @property
     def as_of(self) -> date:

@@ -1,6 +1,7 @@
 """Ingestion assets: one per CRM table and one for the calendar folder, written into schema raw."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -24,7 +25,6 @@ from ingestion.calendar_load import (
 from ingestion.contract import CRM_TABLES, raw_table_name
 from ingestion.crm_load import load_crm_table
 from ingestion.errors import SourceError
-from ingestion.warehouse import Warehouse
 from orchestration import settings
 from orchestration.resources import CalendarIcsResource, CrmSqlResource, WarehouseResource
 
@@ -87,31 +87,34 @@ def _build_crm_asset(crm_table: str) -> AssetsDefinition:
 
 crm_assets: list[AssetsDefinition] = [_build_crm_asset(table) for table in CRM_TABLES]
 
-_HISTORY_TABLES = (raw_table_name("lead"), raw_table_name("opportunity"), raw_table_name("user"))
 
-
-def expansion_window(warehouse: Warehouse, as_of: date, future_days: int) -> ExpansionWindow:
+def expansion_window(history_start: datetime | None, as_of: date, future_days: int) -> ExpansionWindow:
     """From the month the CRM's history starts to the month after as_of + future_days.
 
     Month boundaries keep the window stable from night to night, so unchanged files
     are not re-parsed just because the date moved.
     """
-    earliest: datetime | None = None
-    with warehouse.connect() as connection:
-        for table in _HISTORY_TABLES:
-            if warehouse.table_exists(connection, "raw", table):
-                row = connection.execute(
-                    f"SELECT min(timezone('UTC', try_cast(createddate AS TIMESTAMPTZ))) FROM raw.{table}"
-                ).fetchone()
-                if row and row[0] and (earliest is None or row[0] < earliest):
-                    earliest = row[0]
-    start_day = earliest.date() if earliest else as_of - timedelta(days=CALENDAR_HISTORY_FALLBACK_DAYS)
+    start_day = (
+        history_start.date() if history_start else as_of - timedelta(days=CALENDAR_HISTORY_FALLBACK_DAYS)
+    )
     end_day = as_of + timedelta(days=future_days)
     end_month = date(end_day.year + end_day.month // 12, end_day.month % 12 + 1, 1)
     return ExpansionWindow(
         start=datetime.combine(start_day.replace(day=1), time(), tzinfo=UTC),
         end=datetime.combine(end_month, time(), tzinfo=UTC),
     )
+
+
+def crm_history_start(crm: CrmSqlResource, context: AssetExecutionContext) -> datetime | None:
+    """Where the CRM's history starts, read from the source so calendars never wait on CRM loads."""
+    reader = crm.reader()
+    try:
+        return reader.earliest_created_at()
+    except SourceError as error:
+        context.log.warning(f"calendar window falls back to {CALENDAR_HISTORY_FALLBACK_DAYS} days: {error}")
+        return None
+    finally:
+        reader.close()
 
 
 @multi_asset(
@@ -122,7 +125,6 @@ def expansion_window(warehouse: Warehouse, as_of: date, future_days: int) -> Exp
             group_name=INGESTION_GROUP,
             owners=INGESTION_OWNERS,
             kinds={"ics", "duckdb"},
-            deps=[raw_asset_key(table) for table in _HISTORY_TABLES],
         ),
         AssetSpec(
             raw_asset_key(ATTENDEES_TABLE),
@@ -130,18 +132,18 @@ def expansion_window(warehouse: Warehouse, as_of: date, future_days: int) -> Exp
             group_name=INGESTION_GROUP,
             owners=INGESTION_OWNERS,
             kinds={"ics", "duckdb"},
-            deps=[raw_asset_key(table) for table in _HISTORY_TABLES],
         ),
     ],
     name="raw_calendar",
 )
 def calendar_assets(
-    context: AssetExecutionContext, calendar: CalendarIcsResource, warehouse: WarehouseResource
+    context: AssetExecutionContext,
+    calendar: CalendarIcsResource,
+    crm: CrmSqlResource,
+    warehouse: WarehouseResource,
 ):
-    from pathlib import Path
-
     store = warehouse.warehouse()
-    window = expansion_window(store, settings.as_of(), calendar.future_days)
+    window = expansion_window(crm_history_start(crm, context), settings.as_of(), calendar.future_days)
     try:
         result = load_calendar_folder(
             Path(calendar.directory),

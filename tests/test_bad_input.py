@@ -1,0 +1,94 @@
+"""Bad input through the real command: clear one-line errors, nothing already loaded lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import PipelineRun, pipeline_env, table_counts
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration", "run"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def copied_org(pipeline_run: PipelineRun, tmp_path: Path) -> dict[str, Path]:
+    crm = tmp_path / "crm.sqlite"
+    shutil.copy(pipeline_run.crm, crm)
+    calendars = tmp_path / "calendars"
+    shutil.copytree(pipeline_run.calendars, calendars)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(pipeline_run.warehouse, warehouse)
+    return {"crm": crm, "calendars": calendars, "warehouse": warehouse, "home": tmp_path / "home"}
+
+
+def test_missing_column_and_unreadable_ics_are_one_line_errors_and_lose_nothing(
+    copied_org: dict[str, Path],
+) -> None:
+    with sqlite3.connect(copied_org["crm"]) as connection:
+        connection.execute('ALTER TABLE "lead" DROP COLUMN "Email"')
+    (copied_org["calendars"] / "broken.ics").write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\n")
+    before = table_counts(copied_org["warehouse"])
+
+    completed = run_cli(pipeline_env(*copied_org.values()))
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1
+    assert "Traceback" not in output
+    error_lines = [line for line in completed.stdout.splitlines() if line.startswith("error: ")]
+    assert any(
+        "source 'crm'" in line and "table 'lead'" in line and "'Email'" in line and "required_column" in line
+        for line in error_lines
+    ), error_lines
+    assert any("source 'calendar'" in line and "broken.ics" in line for line in error_lines), error_lines
+    after = table_counts(copied_org["warehouse"])
+    assert after == before  # raw keeps every row, marts keep the last good build
+
+
+def test_missing_crm_file_is_a_clear_error(copied_org: dict[str, Path]) -> None:
+    env = pipeline_env(copied_org["crm"].with_name("absent.sqlite"), *list(copied_org.values())[1:])
+    completed = run_cli(env)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stdout + completed.stderr
+    message = "error: source 'crm', rule 'source_exists': CRM database file not found"
+    assert completed.stdout.count(message) == 1
+
+
+def test_error_severity_rule_blocks_the_marts_and_warning_does_not(copied_org: dict[str, Path]) -> None:
+    with sqlite3.connect(copied_org["crm"]) as connection:
+        # A negative opportunity amount (error severity) and a malformed contact email (warning).
+        connection.execute(
+            "UPDATE opportunity SET Amount = -500, SystemModstamp = '2026-06-14T00:00:00.000+0000' "
+            "WHERE rowid = (SELECT min(rowid) FROM opportunity)"
+        )
+        connection.execute(
+            "UPDATE contact SET Email = 'not-an-email', SystemModstamp = '2026-06-14T00:00:00Z' "
+            "WHERE rowid = (SELECT min(rowid) FROM contact)"
+        )
+    with duckdb.connect(str(copied_org["warehouse"])) as connection:
+        connection.execute("DROP TABLE marts.funnel_conversion")
+
+    completed = run_cli(pipeline_env(*copied_org.values()))
+
+    assert completed.returncode == 1
+    assert "raw/salesforce_opportunity:raw_integrity (error)" in completed.stdout
+    assert "raw/salesforce_contact:raw_integrity (warn)" in completed.stdout
+    counts = table_counts(copied_org["warehouse"])
+    assert "marts.funnel_conversion" not in counts  # dbt did not run: the opportunity suite blocked it
