@@ -45,7 +45,7 @@ def _weekly_series(
     organizer: User,
     attendees: list[User],
     summary: str,
-    weekday: int,
+    weekday: int | tuple[int, ...],
     hh: int,
     mm: int,
     minutes: int,
@@ -61,12 +61,13 @@ def _weekly_series(
     description: str | None = None,
 ) -> None:
     tz = organizer.tz
-    first = _first_weekday_on_or_after(start_from, weekday)
+    days = tuple(sorted(weekday)) if isinstance(weekday, tuple) else (weekday,)
+    first = min(_first_weekday_on_or_after(start_from, wd) for wd in days)
     start = datetime(first.year, first.month, first.day, hh, mm)
     created = to_utc(start, tz) - timedelta(days=rng.uniform(3, 20), minutes=rng.randint(0, 300))
     if created >= ctx.as_of_ts:
         return
-    rule = f"FREQ=WEEKLY;BYDAY={_WEEKDAYS[weekday]}"
+    rule = "FREQ=WEEKLY;BYDAY=" + ",".join(_WEEKDAYS[wd] for wd in days)
     if interval > 1:
         rule += f";INTERVAL={interval}"
     if count is not None:
@@ -80,11 +81,11 @@ def _weekly_series(
     horizon = ctx.as_of + timedelta(days=120)
     occ = []
     d = first
-    n = 0
-    while d <= horizon and (until is None or d <= until) and (count is None or n < count):
-        occ.append(d)
-        d += timedelta(weeks=interval)
-        n += 1
+    week0 = first - timedelta(days=first.weekday())
+    while d <= horizon and (until is None or d <= until) and (count is None or len(occ) < count):
+        if d.weekday() in days and ((d - week0).days // 7) % interval == 0:
+            occ.append(d)
+        d += DAY
     exdates = []
     if holidays:
         exdates = [
@@ -240,7 +241,20 @@ def team_events(ctx: Ctx, team: Team, rng: random.Random) -> None:
         description=f"Weekly pipeline & forecast review for {team.name}.\n"
         "Please update your opportunities in Salesforce beforehand.",
     )
-    # biweekly 1:1s
+    if tmpl.is_sdr:  # SDR teams also have a daily stand-up
+        _weekly_series(
+            ctx,
+            rng,
+            mgr,
+            active_now,
+            f"{team.name} daily stand-up",
+            (0, 1, 2, 3, 4),
+            8,
+            30,
+            15,
+            w0 + timedelta(days=rng.randint(0, 6)),
+        )
+    # weekly 1:1s
     for r in team.reps:
         start_from = max(w0, r.hire + timedelta(days=5))
         until = (r.leave - DAY) if r.leave else None
@@ -257,7 +271,6 @@ def team_events(ctx: Ctx, team: Team, rng: random.Random) -> None:
             rng.choice([0, 30]),
             30,
             start_from,
-            interval=2,
             until=until,
             holidays=False,
         )
