@@ -1,7 +1,8 @@
-"""Great Expectations suites for the raw layer, as code: one suite per raw table.
+"""Great Expectations suites for the raw layer: one per raw table.
 
-Severity ``error`` blocks every asset downstream of the table; ``warning`` is reported only.
-Raw CRM columns are text, so typed rules are written as SQL over ``try_cast`` values.
+Raw keeps every value as text. Structural rules (Ids) are errors that block everything
+downstream; value rules warn here, because the failing records are quarantined between raw and
+staging (dbt_project/macros/quarantine_rules.sql) and never reach the marts.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from expectations.builders import in_set, not_null, reference, rows_query, unique, well_formed_email
 from ingestion.contract import raw_table_name
 
 if TYPE_CHECKING:
     from expectations.gx_engine import ExpectationSpec
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 TASK_SUBTYPES = ["Call", "Email", "Task", "ListEmail", "Cadence", "LinkedIn"]
 CALENDAR_STATUSES = ["CONFIRMED", "TENTATIVE", "CANCELLED"]
 STAGE_NAMES = [
@@ -23,71 +24,34 @@ STAGE_NAMES = [
 ]  # fmt: skip
 
 
-def _spec(name: str, severity: str, expectation: object) -> ExpectationSpec:
-    from expectations.gx_engine import ExpectationSpec
-
-    return ExpectationSpec(name=name, expectation=expectation, severity=severity)  # type: ignore[arg-type]
+def raw(table: str) -> str:
+    return f"raw.{raw_table_name(table)}"
 
 
-def _id_rules(prefix: str) -> list[ExpectationSpec]:
-    import great_expectations as gx
+def _ids(prefix: str) -> list[ExpectationSpec]:
+    return [not_null(f"{prefix}_id_not_null", "id"), unique(f"{prefix}_id_unique", "id")]
 
+
+def _numeric(prefix: str, column: str) -> list[ExpectationSpec]:
     return [
-        _spec(f"{prefix}_id_not_null", "error", gx.expectations.ExpectColumnValuesToNotBeNull(column="id")),
-        _spec(f"{prefix}_id_unique", "error", gx.expectations.ExpectColumnValuesToBeUnique(column="id")),
-    ]
-
-
-def _sql_rule(name: str, severity: str, query: str, description: str) -> ExpectationSpec:
-    import great_expectations as gx
-
-    return _spec(
-        name,
-        severity,
-        gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, description=description),
-    )
-
-
-def _email_rule(name: str, column: str) -> ExpectationSpec:
-    return _sql_rule(
-        name,
-        "warning",
-        f"SELECT * FROM {{batch}} WHERE nullif(trim({column}), '') IS NOT NULL "
-        f"AND NOT regexp_full_match(trim({column}), '{EMAIL_PATTERN}')",
-        f"{column} is a well-formed email address",
-    )
-
-
-def _reference_rule(name: str, column: str, target_table: str, severity: str = "warning") -> ExpectationSpec:
-    return _sql_rule(
-        name,
-        severity,
-        f"SELECT * FROM {{batch}} AS child WHERE nullif(trim(child.{column}), '') IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM raw.{target_table} AS parent WHERE parent.id = child.{column})",
-        f"{column} refers to an existing raw.{target_table} row",
-    )
-
-
-def _amount_rules(prefix: str, column: str) -> list[ExpectationSpec]:
-    return [
-        _sql_rule(
+        rows_query(
             f"{prefix}_{column}_is_number",
-            "error",
+            "warning",
             f"SELECT * FROM {{batch}} WHERE nullif(trim({column}), '') IS NOT NULL "
             f"AND try_cast({column} AS DOUBLE) IS NULL",
-            f"{column} is a number when present",
+            f"{column} is a number when present (else quarantined)",
         ),
-        _sql_rule(
+        rows_query(
             f"{prefix}_{column}_not_negative",
-            "error",
+            "warning",
             f"SELECT * FROM {{batch}} WHERE try_cast({column} AS DOUBLE) < 0",
-            f"{column} is not negative",
+            f"{column} is not negative (else quarantined)",
         ),
     ]
 
 
-def _close_after_created_rule(prefix: str) -> ExpectationSpec:
-    return _sql_rule(
+def _close_after_created(prefix: str) -> ExpectationSpec:
+    return rows_query(
         f"{prefix}_close_date_not_before_created",
         "warning",
         "SELECT * FROM {batch} WHERE try_cast(closedate AS DATE) "
@@ -96,155 +60,98 @@ def _close_after_created_rule(prefix: str) -> ExpectationSpec:
     )
 
 
-def _user_suite() -> list[ExpectationSpec]:
-    return [*_id_rules("user"), _email_rule("user_email_well_formed", "email")]
+def _user() -> list[ExpectationSpec]:
+    return [*_ids("user"), well_formed_email("user_email_well_formed", "email")]
 
 
-def _userrole_suite() -> list[ExpectationSpec]:
-    return _id_rules("userrole")
+def _userrole() -> list[ExpectationSpec]:
+    return _ids("userrole")
 
 
-def _account_suite() -> list[ExpectationSpec]:
+def _account() -> list[ExpectationSpec]:
+    return [*_ids("account"), reference("account_owner_exists", "ownerid", raw("user"), "id")]
+
+
+def _contact() -> list[ExpectationSpec]:
     return [
-        *_id_rules("account"),
-        _reference_rule("account_owner_exists", "ownerid", raw_table_name("user")),
+        *_ids("contact"),
+        well_formed_email("contact_email_well_formed", "email"),
+        reference("contact_account_exists", "accountid", raw("account"), "id"),
+        reference("contact_owner_exists", "ownerid", raw("user"), "id"),
     ]
 
 
-def _contact_suite() -> list[ExpectationSpec]:
+def _lead() -> list[ExpectationSpec]:
     return [
-        *_id_rules("contact"),
-        _email_rule("contact_email_well_formed", "email"),
-        _reference_rule("contact_account_exists", "accountid", raw_table_name("account")),
-        _reference_rule("contact_owner_exists", "ownerid", raw_table_name("user")),
+        *_ids("lead"),
+        well_formed_email("lead_email_well_formed", "email"),
+        reference("lead_owner_exists", "ownerid", raw("user"), "id"),
     ]
 
 
-def _lead_suite() -> list[ExpectationSpec]:
+def _opportunity() -> list[ExpectationSpec]:
     return [
-        *_id_rules("lead"),
-        _email_rule("lead_email_well_formed", "email"),
-        _reference_rule("lead_owner_exists", "ownerid", raw_table_name("user")),
+        *_ids("opportunity"),
+        in_set("opportunity_stage_known", "stagename", STAGE_NAMES),
+        *_numeric("opportunity", "amount"),
+        _close_after_created("opportunity"),
+        reference("opportunity_account_exists", "accountid", raw("account"), "id"),
+        reference("opportunity_owner_exists", "ownerid", raw("user"), "id"),
     ]
 
 
-def _opportunity_suite() -> list[ExpectationSpec]:
-    import great_expectations as gx
-
+def _opportunityhistory() -> list[ExpectationSpec]:
     return [
-        *_id_rules("opportunity"),
-        _spec(
-            "opportunity_stage_known",
-            "warning",
-            gx.expectations.ExpectColumnValuesToBeInSet(column="stagename", value_set=STAGE_NAMES),
-        ),
-        *_amount_rules("opportunity", "amount"),
-        _close_after_created_rule("opportunity"),
-        _reference_rule("opportunity_account_exists", "accountid", raw_table_name("account")),
-        _reference_rule("opportunity_owner_exists", "ownerid", raw_table_name("user")),
+        *_ids("opportunityhistory"),
+        in_set("opportunityhistory_stage_known", "stagename", STAGE_NAMES),
+        *_numeric("opportunityhistory", "amount"),
+        reference("opportunityhistory_opportunity_exists", "opportunityid", raw("opportunity"), "id"),
     ]
 
 
-def _opportunityhistory_suite() -> list[ExpectationSpec]:
-    import great_expectations as gx
-
+def _task() -> list[ExpectationSpec]:
     return [
-        *_id_rules("opportunityhistory"),
-        _spec(
-            "opportunityhistory_stage_known",
-            "warning",
-            gx.expectations.ExpectColumnValuesToBeInSet(column="stagename", value_set=STAGE_NAMES),
-        ),
-        *_amount_rules("opportunityhistory", "amount"),
-        _reference_rule(
-            "opportunityhistory_opportunity_exists", "opportunityid", raw_table_name("opportunity")
-        ),
+        *_ids("task"),
+        in_set("task_subtype_known", "tasksubtype", TASK_SUBTYPES),
+        reference("task_owner_exists", "ownerid", raw("user"), "id"),
     ]
 
 
-def _task_suite() -> list[ExpectationSpec]:
-    import great_expectations as gx
+def _campaign() -> list[ExpectationSpec]:
+    return [*_ids("campaign"), *_numeric("campaign", "actualcost"), *_numeric("campaign", "budgetedcost")]
 
+
+def _forecastingquota() -> list[ExpectationSpec]:
     return [
-        *_id_rules("task"),
-        _spec(
-            "task_subtype_known",
-            "warning",
-            gx.expectations.ExpectColumnValuesToBeInSet(column="tasksubtype", value_set=TASK_SUBTYPES),
-        ),
-        _reference_rule("task_owner_exists", "ownerid", raw_table_name("user")),
-        _sql_rule(
-            "task_who_exists",
-            "warning",
-            "SELECT * FROM {batch} AS t WHERE nullif(trim(t.whoid), '') IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM raw.{raw_table_name('lead')} AS l WHERE l.id = t.whoid) "
-            f"AND NOT EXISTS (SELECT 1 FROM raw.{raw_table_name('contact')} AS c WHERE c.id = t.whoid)",
-            "WhoId refers to an existing lead or contact",
-        ),
+        *_ids("forecastingquota"),
+        *_numeric("forecastingquota", "quotaamount"),
+        reference("forecastingquota_owner_exists", "quotaownerid", raw("user"), "id"),
     ]
 
 
-def _campaign_suite() -> list[ExpectationSpec]:
+def _calendar_occurrences() -> list[ExpectationSpec]:
     return [
-        *_id_rules("campaign"),
-        *_amount_rules("campaign", "actualcost"),
-        *_amount_rules("campaign", "budgetedcost"),
+        not_null("calendar_uid_not_null", "uid"),
+        not_null("calendar_start_not_null", "occurrence_start"),
+        in_set("calendar_status_known", "status", CALENDAR_STATUSES),
     ]
 
 
-def _forecastingquota_suite() -> list[ExpectationSpec]:
-    return [
-        *_id_rules("forecastingquota"),
-        *_amount_rules("forecastingquota", "quotaamount"),
-        _reference_rule(
-            "forecastingquota_owner_exists", "quotaownerid", raw_table_name("user"), severity="warning"
-        ),
-    ]
-
-
-def _calendar_occurrences_suite() -> list[ExpectationSpec]:
-    import great_expectations as gx
-
-    return [
-        _spec("calendar_uid_not_null", "error", gx.expectations.ExpectColumnValuesToNotBeNull(column="uid")),
-        _spec(
-            "calendar_start_not_null",
-            "error",
-            gx.expectations.ExpectColumnValuesToNotBeNull(column="occurrence_start"),
-        ),
-        _spec(
-            "calendar_end_not_before_start",
-            "warning",
-            gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="occurrence_end",
-                column_B="occurrence_start",
-                or_equal=True,
-                ignore_row_if="either_value_is_missing",
-            ),
-        ),
-        _spec(
-            "calendar_status_known",
-            "warning",
-            gx.expectations.ExpectColumnValuesToBeInSet(column="status", value_set=CALENDAR_STATUSES),
-        ),
-    ]
-
-
-def _calendar_attendees_suite() -> list[ExpectationSpec]:
-    return [_email_rule("calendar_attendee_email_well_formed", "email")]
+def _calendar_attendees() -> list[ExpectationSpec]:
+    return [well_formed_email("calendar_attendee_email_well_formed", "email")]
 
 
 RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
-    raw_table_name("user"): _user_suite,
-    raw_table_name("userrole"): _userrole_suite,
-    raw_table_name("account"): _account_suite,
-    raw_table_name("contact"): _contact_suite,
-    raw_table_name("lead"): _lead_suite,
-    raw_table_name("opportunity"): _opportunity_suite,
-    raw_table_name("opportunityhistory"): _opportunityhistory_suite,
-    raw_table_name("task"): _task_suite,
-    raw_table_name("campaign"): _campaign_suite,
-    raw_table_name("forecastingquota"): _forecastingquota_suite,
-    "calendar_occurrences": _calendar_occurrences_suite,
-    "calendar_attendees": _calendar_attendees_suite,
+    raw_table_name("user"): _user,
+    raw_table_name("userrole"): _userrole,
+    raw_table_name("account"): _account,
+    raw_table_name("contact"): _contact,
+    raw_table_name("lead"): _lead,
+    raw_table_name("opportunity"): _opportunity,
+    raw_table_name("opportunityhistory"): _opportunityhistory,
+    raw_table_name("task"): _task,
+    raw_table_name("campaign"): _campaign,
+    raw_table_name("forecastingquota"): _forecastingquota,
+    "calendar_occurrences": _calendar_occurrences,
+    "calendar_attendees": _calendar_attendees,
 }

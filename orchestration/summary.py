@@ -49,12 +49,20 @@ def failure_messages(result: ExecuteInProcessResult) -> list[str]:
         if data.user_failure_data is not None and data.user_failure_data.description:
             message = data.user_failure_data.description
         elif data.error is not None:
-            message = f"step {event.step_key}: {data.error.message.strip().splitlines()[0]}"
+            message = f"step {event.step_key}: {_root_cause(data.error)}"
         else:
             message = f"step {event.step_key} failed"
         if message not in messages:
             messages.append(message)
     return messages
+
+
+def _root_cause(error: object) -> str:
+    """The innermost error's first line: what actually went wrong, not Dagster's wrapper."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause  # type: ignore[attr-defined]
+    message = getattr(error, "message", str(error)).strip()
+    return message.splitlines()[0] if message else type(error).__name__
 
 
 def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary:

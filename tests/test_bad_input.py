@@ -73,10 +73,14 @@ def test_missing_crm_file_is_a_clear_error(copied_org: dict[str, Path]) -> None:
 
 def test_error_severity_rule_blocks_the_marts_and_warning_does_not(copied_org: dict[str, Path]) -> None:
     with sqlite3.connect(copied_org["crm"]) as connection:
-        # A negative opportunity amount (error severity) and a malformed contact email (warning).
+        # A duplicated lead Id (error severity) and a malformed contact email (warning).
+        connection.execute('DROP INDEX IF EXISTS "ix_lead_id"')
         connection.execute(
-            "UPDATE opportunity SET Amount = -500, SystemModstamp = '2026-06-14T00:00:00.000+0000' "
-            "WHERE rowid = (SELECT min(rowid) FROM opportunity)"
+            'INSERT INTO "lead" SELECT * FROM "lead" WHERE rowid = (SELECT min(rowid) FROM "lead")'
+        )
+        connection.execute(
+            "UPDATE lead SET SystemModstamp = '2026-06-14T00:00:00Z' "
+            "WHERE Id = (SELECT Id FROM lead WHERE rowid = (SELECT min(rowid) FROM lead))"
         )
         connection.execute(
             "UPDATE contact SET Email = 'not-an-email', SystemModstamp = '2026-06-14T00:00:00Z' "
@@ -88,7 +92,62 @@ def test_error_severity_rule_blocks_the_marts_and_warning_does_not(copied_org: d
     completed = run_cli(pipeline_env(*copied_org.values()))
 
     assert completed.returncode == 1
-    assert "raw/salesforce_opportunity:raw_integrity (error)" in completed.stdout
+    assert "raw/salesforce_lead:raw_integrity (error)" in completed.stdout
     assert "raw/salesforce_contact:raw_integrity (warn)" in completed.stdout
     counts = table_counts(copied_org["warehouse"])
-    assert "marts.funnel_conversion" not in counts  # dbt did not run: the opportunity suite blocked it
+    assert "marts.funnel_conversion" not in counts  # dbt did not run: the lead suite blocked it
+
+
+def quarantine_rows(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            "SELECT source_table, record_id, rule, offending_values FROM quality.quarantine ORDER BY 1, 2, 3"
+        ).fetchall()
+
+
+def staging_opportunities(warehouse: Path) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute("SELECT count(*) FROM staging.stg_salesforce__opportunities").fetchone()[0]
+
+
+def test_bad_value_is_quarantined_not_lost_and_leaves_once_fixed(copied_org: dict[str, Path]) -> None:
+    with sqlite3.connect(copied_org["crm"]) as connection:
+        opportunity_id = connection.execute(
+            "SELECT Id FROM opportunity WHERE IsDeleted = 0 ORDER BY Id LIMIT 1"
+        ).fetchone()[0]
+        connection.execute(
+            "UPDATE opportunity SET Amount = -500, SystemModstamp = '2026-06-14T00:00:00.000+0000' "
+            "WHERE Id = ?",
+            [opportunity_id],
+        )
+    before = staging_opportunities(copied_org["warehouse"])
+    env = pipeline_env(*copied_org.values())
+
+    completed = run_cli(env)
+
+    assert completed.returncode == 0, completed.stdout
+    assert quarantine_rows(copied_org["warehouse"]) == [
+        ("opportunity", opportunity_id, "amount_negative", '{"amount":"-500.0"}')
+    ]
+    assert staging_opportunities(copied_org["warehouse"]) == before - 1
+    with duckdb.connect(str(copied_org["warehouse"]), read_only=True) as connection:
+        assert connection.execute(
+            "SELECT raw_records, staging_records, quarantined_records, deleted_records, is_reconciled "
+            "FROM quality.raw_reconciliation WHERE source_table = 'opportunity'"
+        ).fetchone()[2:] == (
+            1,
+            connection.execute(
+                "SELECT count(*) FROM raw.salesforce_opportunity WHERE isdeleted IN ('1', 'true')"
+            ).fetchone()[0],
+            True,
+        )
+
+    with sqlite3.connect(copied_org["crm"]) as connection:
+        connection.execute(
+            "UPDATE opportunity SET Amount = 500, SystemModstamp = '2026-06-14T01:00:00.000+0000' "
+            "WHERE Id = ?",
+            [opportunity_id],
+        )
+    assert run_cli(env).returncode == 0
+    assert quarantine_rows(copied_org["warehouse"]) == []
+    assert staging_opportunities(copied_org["warehouse"]) == before

@@ -41,11 +41,29 @@ def dbt_vars() -> dict[str, str]:
     return {"as_of": settings.as_of().isoformat()}
 
 
+# Seeds, staging and the quarantine build first; the staging suites run between the two steps.
+STAGING_SELECTION = "resource_type:seed path:models/staging quarantine"
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=SalesopsDbtTranslator(),
+    select=STAGING_SELECTION,
+    name="dbt_staging_models",
 )
-def salesops_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """Builds staging models and metric marts, running their dbt tests as asset checks."""
+def dbt_staging_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    """Quarantines records that break row rules, then builds typed staging models and their tests."""
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=SalesopsDbtTranslator(),
+    exclude=STAGING_SELECTION,
+    name="dbt_mart_models",
+)
+def dbt_mart_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    """Builds the metric marts and the quality models, running their dbt tests as asset checks."""
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()

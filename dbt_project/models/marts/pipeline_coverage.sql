@@ -104,14 +104,14 @@ select
     quarter_start,
     quota_amount,
     bookings_to_date,
-    greatest(quota_amount - bookings_to_date, 0) as remaining_quota,
+    case when quota_amount is not null then greatest(quota_amount - bookings_to_date, 0) end as remaining_quota,
     open_opportunities,
     open_pipeline,
     weighted_pipeline,
     commit_amount,
     best_case_amount,
-    case when greatest(quota_amount - bookings_to_date, 0) > 0
-        then open_pipeline / greatest(quota_amount - bookings_to_date, 0)
+    case when quota_amount - bookings_to_date > 0
+        then open_pipeline / (quota_amount - bookings_to_date)
     end as coverage_ratio,
     trailing_win_rate,
     trailing_avg_won_amount,

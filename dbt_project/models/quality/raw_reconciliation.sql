@@ -1,4 +1,4 @@
-{#- Every raw record is accounted for: raw = staging + deleted, per CRM table. -#}
+{#- Every raw record is accounted for: raw = staging + quarantined + deleted, per CRM table. -#}
 {%- set tables = [
     ('user', 'stg_salesforce__users', false),
     ('userrole', 'stg_salesforce__user_roles', false),
@@ -25,7 +25,9 @@ with
         {%- else -%}
         0 as deleted_records,
         {%- endif %}
-        (select count(*) from {{ ref(staging_model) }}) as staging_records
+        (select count(*) from {{ ref(staging_model) }}) as staging_records,
+        (select count(distinct record_id) from {{ ref('quarantine') }}
+            where source_table = '{{ source_table }}') as quarantined_records
 ),
 {% endfor %}
 
@@ -40,7 +42,8 @@ select
     source_table,
     raw_records,
     staging_records,
+    quarantined_records,
     deleted_records,
-    raw_records - staging_records - deleted_records as unaccounted_records,
-    raw_records = staging_records + deleted_records as is_reconciled
+    raw_records - staging_records - quarantined_records - deleted_records as unaccounted_records,
+    raw_records = staging_records + quarantined_records + deleted_records as is_reconciled
 from counts

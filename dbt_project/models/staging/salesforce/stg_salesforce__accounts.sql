@@ -32,3 +32,4 @@ select
     owner_id, created_at, system_modstamp
 from latest
 where version_rank = 1 and account_id is not null and not is_deleted
+    and {{ not_quarantined('account', 'account_id') }}

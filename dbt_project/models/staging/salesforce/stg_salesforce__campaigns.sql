@@ -33,3 +33,4 @@ select
     actual_cost, created_at, system_modstamp
 from latest
 where version_rank = 1 and campaign_id is not null and not is_deleted
+    and {{ not_quarantined('campaign', 'campaign_id') }}

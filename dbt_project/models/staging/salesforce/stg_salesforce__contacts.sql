@@ -30,3 +30,4 @@ latest as (
 select contact_id, account_id, first_name, last_name, email, title, owner_id, created_at, system_modstamp
 from latest
 where version_rank = 1 and contact_id is not null and not is_deleted
+    and {{ not_quarantined('contact', 'contact_id') }}

@@ -25,3 +25,4 @@ latest as (
 select quota_id, quota_owner_id, start_date, quota_amount, system_modstamp
 from latest
 where version_rank = 1 and quota_id is not null
+    and {{ not_quarantined('forecastingquota', 'quota_id') }}

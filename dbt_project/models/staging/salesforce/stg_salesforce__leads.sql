@@ -40,3 +40,4 @@ select
     converted_opportunity_id, created_at, system_modstamp
 from latest
 where version_rank = 1 and lead_id is not null and not is_deleted
+    and {{ not_quarantined('lead', 'lead_id') }}

@@ -40,3 +40,4 @@ select
     is_won, created_at, system_modstamp
 from latest
 where version_rank = 1 and opportunity_id is not null and not is_deleted
+    and {{ not_quarantined('opportunity', 'opportunity_id') }}

@@ -34,3 +34,4 @@ select
     close_date, created_at, system_modstamp
 from latest
 where version_rank = 1 and opportunity_history_id is not null and not is_deleted
+    and {{ not_quarantined('opportunityhistory', 'opportunity_history_id') }}

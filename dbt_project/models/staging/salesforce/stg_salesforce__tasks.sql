@@ -33,3 +33,4 @@ select
     created_at, system_modstamp
 from latest
 where version_rank = 1 and task_id is not null and not is_deleted
+    and {{ not_quarantined('task', 'task_id') }}

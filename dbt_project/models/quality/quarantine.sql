@@ -1,0 +1,74 @@
+{#- Records kept out of staging because they break a row-level rule (macros/quarantine_rules.sql).
+    One row per table x record x rule; first_seen survives from run to run, and a record fixed
+    in the CRM leaves on the next run. -#}
+{%- set rules = quarantine_rules() -%}
+{%- set previous = load_relation(this) -%}
+{%- set owner_columns = {
+    'account': clean_text('ownerid'), 'contact': clean_text('ownerid'), 'lead': clean_text('ownerid'),
+    'opportunity': clean_text('ownerid'), 'task': clean_text('ownerid'),
+    'forecastingquota': clean_text('quotaownerid'),
+    'opportunityhistory': 'cast(null as varchar)', 'campaign': 'cast(null as varchar)',
+} -%}
+with
+
+{% for table, table_rules in rules.items() %}
+{{ table }}_latest as (
+    select *
+    from (
+        select
+            *,
+            row_number() over (
+                partition by id order by {{ parse_timestamp('systemmodstamp') }} desc nulls last, _loaded_at desc
+            ) as version_rank
+        from {{ source('salesforce', table) }}
+        where {{ clean_text('id') }} is not null
+    ) as versions
+    where version_rank = 1
+    {%- if table not in ('forecastingquota',) %}
+        and not coalesce({{ parse_bool('isdeleted') }}, false)
+    {%- endif %}
+),
+
+{{ table }}_failures as (
+    {% for rule in table_rules %}
+    select
+        '{{ table }}' as source_table,
+        id as record_id,
+        {{ owner_columns[table] }} as owner_id,
+        '{{ rule.rule }}' as rule,
+        {{ json_of_columns(rule.columns) }} as offending_values,
+        _batch_id as batch_id
+    from {{ table }}_latest
+    where {{ rule.condition }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+{% endfor %}
+
+current_failures as (
+    {% for table in rules %}
+    select * from {{ table }}_failures
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+)
+
+select
+    current_failures.source_table,
+    current_failures.record_id,
+    current_failures.owner_id,
+    current_failures.rule,
+    current_failures.offending_values,
+    current_failures.batch_id,
+    {% if previous is not none -%}
+    coalesce(previous.first_seen, cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp))
+    {%- else -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp)
+    {%- endif %} as first_seen,
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as last_seen
+from current_failures
+{% if previous is not none -%}
+left join {{ previous }} as previous
+    on current_failures.source_table = previous.source_table
+    and current_failures.record_id = previous.record_id
+    and current_failures.rule = previous.rule
+{%- endif %}
