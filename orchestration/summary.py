@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,9 @@ class RunSummary:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     marts: dict[str, int] = field(default_factory=dict)
+    quarantine: dict[str, int] = field(default_factory=dict)
+    hygiene: dict[str, int] = field(default_factory=dict)
+    planted: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -34,6 +39,15 @@ class RunSummary:
         lines.append(f"checks: {self.checks_passed} passed, {len(self.checks_failed)} failed")
         for failed in self.checks_failed:
             lines.append(f"  failed: {failed}")
+        lines.append(f"quarantined records: {sum(self.quarantine.values())}")
+        for name, count in sorted(self.quarantine.items()):
+            lines.append(f"  {name:<48} {count:>10}")
+        if self.hygiene:
+            planted = " (planted by the demo generator)" if self.planted else ""
+            lines.append(f"CRM hygiene worklist, records to fix{planted}:")
+            for name, count in sorted(self.hygiene.items()):
+                truth = f" ({self.planted[name]})" if name in self.planted else ""
+                lines.append(f"  {name:<48} {count:>10}{truth}")
         lines.append(f"marts built: {len(self.marts)}")
         for name, rows in sorted(self.marts.items()):
             lines.append(f"  marts.{name:<36} {rows:>10} rows")
@@ -83,7 +97,50 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
                 f"({evaluation.severity.value.lower()})"
             )
     summary.marts = mart_row_counts(Path(warehouse_path))
+    summary.quarantine, summary.hygiene = quality_counts(Path(warehouse_path))
+    summary.planted = planted_defects()
     return summary
+
+
+def _has_table(connection: object, schema: str, table: str) -> bool:
+    row = connection.execute(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row[0])
+
+
+def quality_counts(warehouse_path: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Quarantined records by table and rule, and worklist records by hygiene check."""
+    if not warehouse_path.exists():
+        return {}, {}
+    with Warehouse(warehouse_path).connect(read_only=True) as connection:
+        quarantine: dict[str, int] = {}
+        if _has_table(connection, "quality", "quarantine"):
+            for table, rule, count in connection.execute(
+                "SELECT source_table, rule, count(*) FROM quality.quarantine GROUP BY 1, 2"
+            ).fetchall():
+                quarantine[f"{table}.{rule}"] = count
+        hygiene: dict[str, int] = {}
+        if _has_table(connection, "marts", "crm_data_quality"):
+            hygiene = dict(
+                connection.execute(
+                    "SELECT check_name, sum(record_count)::BIGINT FROM marts.crm_data_quality GROUP BY 1"
+                ).fetchall()
+            )
+    return quarantine, hygiene
+
+
+def planted_defects() -> dict[str, int]:
+    """The demo generator's ground truth, when the CRM is a SQLite file that has one beside it."""
+    url = os.environ.get("SALESOPS_CRM_URL", "")
+    if not url.startswith("sqlite:///"):
+        return {}
+    truth = Path(url.removeprefix("sqlite:///")).with_name("ground_truth.json")
+    if not truth.is_file():
+        return {}
+    defects = json.loads(truth.read_text()).get("defects", {})
+    return {name: int(defect["count"]) for name, defect in defects.items()}
 
 
 def mart_row_counts(warehouse_path: Path) -> dict[str, int]:
