@@ -151,3 +151,37 @@ def test_lead_response_by_rep_week_matches_python(pipeline_run: PipelineRun) -> 
 def test_no_table_is_left_without_rows_by_the_demo(pipeline_run: PipelineRun, schema: str) -> None:
     empty = [t for t, n in pipeline_run.counts_after_first.items() if t.startswith(f"{schema}.") and n == 0]
     assert empty == []
+
+
+def test_hygiene_worklist_finds_exactly_the_planted_defects(pipeline_run: PipelineRun) -> None:
+    defects = pipeline_run.ground_truth.defects
+    rows = pipeline_run.query(
+        "SELECT check_name, owner_id, record_count, record_ids FROM marts.crm_data_quality"
+    )
+    found_ids: dict[str, set[str]] = {}
+    found_by_owner: dict[str, dict[str | None, int]] = {}
+    for check, owner, count, ids in rows:
+        listed = ids.split(",")
+        assert len(listed) == count
+        found_ids.setdefault(check, set()).update(listed)
+        found_by_owner.setdefault(check, {})[owner] = count
+    assert set(found_ids) == set(defects)
+    for check, defect in defects.items():
+        assert found_ids[check] == set(defect["ids"]), check
+        assert found_by_owner[check] == {o["owner_id"]: o["count"] for o in defect["by_owner"]}, check
+
+
+def test_summary_reports_planted_defects_and_quarantine(pipeline_run: PipelineRun) -> None:
+    from orchestration.summary import summarize
+    from tests.conftest import environment
+
+    with environment(pipeline_run.env):
+        summary = summarize(pipeline_run.second, str(pipeline_run.warehouse))
+    planted = {name: defect["count"] for name, defect in pipeline_run.ground_truth.defects.items()}
+    assert summary.planted == planted
+    assert summary.hygiene == planted
+    assert summary.quarantine == {}
+    text = summary.render()
+    for name, count in planted.items():
+        assert f"{name:<48} {count:>10} ({count})" in text
+    assert "quarantined records: 0" in text
