@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource  # noqa: E402
 
 from orchestration.assets.dbt import dbt_mart_models, dbt_project, dbt_staging_models  # noqa: E402
 from orchestration.assets.ingestion import ingestion_assets  # noqa: E402
+from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
 from orchestration.checks.table_health import table_health_checks  # noqa: E402
 from orchestration.jobs import nightly_job  # noqa: E402
@@ -22,7 +23,7 @@ from orchestration.resources import (  # noqa: E402
 from orchestration.schedules import nightly_schedule  # noqa: E402
 
 defs = Definitions(
-    assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models],
+    assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models, serving_marts],
     asset_checks=[*integrity_checks, *table_health_checks],
     jobs=[nightly_job],
     schedules=[nightly_schedule],

@@ -11,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 
-_PATH_SETTINGS = ("SALESOPS_CALENDAR_DIR", "SALESOPS_WAREHOUSE", "DAGSTER_HOME")
+_PATH_SETTINGS = ("SALESOPS_CALENDAR_DIR", "SALESOPS_WAREHOUSE", "SALESOPS_SERVING_PATH", "DAGSTER_HOME")
 
 
 def defaults() -> dict[str, str]:
@@ -33,6 +33,11 @@ def apply_defaults() -> None:
     for name, value in defaults().items():
         if not os.environ.get(name):
             os.environ[name] = value
+    if not os.environ.get("SALESOPS_SERVING_PATH"):
+        # BI tools' copy lives beside the warehouse unless placed elsewhere.
+        os.environ["SALESOPS_SERVING_PATH"] = str(
+            Path(os.environ["SALESOPS_WAREHOUSE"]).with_name("serving.duckdb")
+        )
     for name in _PATH_SETTINGS:
         os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)

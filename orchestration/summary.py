@@ -24,6 +24,7 @@ class RunSummary:
     hygiene: dict[str, int] = field(default_factory=dict)
     planted: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    serving: str | None = None
 
     def render(self) -> str:
         lines = [f"salesops nightly run: {'succeeded' if self.success else 'FAILED'}"]
@@ -52,6 +53,11 @@ class RunSummary:
         for name, rows in sorted(self.marts.items()):
             lines.append(f"  marts.{name:<36} {rows:>10} rows")
         lines.append(f"warehouse: {self.warehouse}")
+        lines.append(
+            f"serving database for BI tools: {self.serving}"
+            if self.serving
+            else "serving database: not published this run (the previous one, if any, is unchanged)"
+        )
         return "\n".join(lines)
 
 
@@ -84,7 +90,11 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
     summary.errors = failure_messages(result)
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
-        if materialization is None or materialization.asset_key.path[0] != "raw":
+        if materialization is None:
+            continue
+        if materialization.asset_key.path == ["serving", "marts"]:
+            summary.serving = str(materialization.metadata["path"].value)
+        if materialization.asset_key.path[0] != "raw":
             continue
         metadata = {key: value.value for key, value in materialization.metadata.items()}
         summary.sources[materialization.asset_key.to_user_string()] = metadata

@@ -35,6 +35,7 @@ def pipeline_env(crm: Path, calendars: Path, warehouse: Path, dagster_home: Path
         "SALESOPS_CRM_URL": f"sqlite:///{crm}",
         "SALESOPS_CALENDAR_DIR": str(calendars),
         "SALESOPS_WAREHOUSE": str(warehouse),
+        "SALESOPS_SERVING_PATH": str(warehouse.with_name("serving.duckdb")),
         "SALESOPS_AS_OF": E2E_AS_OF.isoformat(),
         "DAGSTER_HOME": str(dagster_home),
     }

@@ -1,0 +1,60 @@
+"""BI readers and the nightly run: readers never block it and never see a half-published database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import PipelineRun, execute_nightly, table_counts
+
+
+def test_serving_has_every_mart_with_hashed_emails(pipeline_run: PipelineRun) -> None:
+    serving = pipeline_run.warehouse.with_name("serving.duckdb")
+    marts = {name.split(".", 1)[1]: rows for name, rows in table_counts(pipeline_run.warehouse).items()
+             if name.startswith("marts.")}  # fmt: skip
+    with duckdb.connect(str(serving), read_only=True) as connection:
+        published = dict(connection.execute("SELECT table_name, row_count FROM _publication").fetchall())
+        emails = [row[0] for row in connection.execute("SELECT email FROM dim_reps").fetchall()]
+    assert published == marts
+    assert emails and all(len(e) == 64 and "@" not in e for e in emails)
+
+
+def test_reader_in_a_loop_through_a_full_run_sees_no_error_and_no_partial_read(
+    pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    serving = tmp_path / "serving.duckdb"
+    shutil.copy(pipeline_run.warehouse.with_name("serving.duckdb"), serving)
+    stop, report = tmp_path / "stop", tmp_path / "report.json"
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("serving_reader.py")),
+            str(serving),
+            str(stop),
+            str(report),
+        ]
+    )
+    try:
+        time.sleep(1.0)
+        env = {**pipeline_run.env, "SALESOPS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+               "SALESOPS_SERVING_PATH": str(serving), "DAGSTER_HOME": str(tmp_path / "home")}  # fmt: skip
+        started = time.monotonic()
+        result = execute_nightly(env)
+        elapsed = time.monotonic() - started
+        time.sleep(1.0)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    outcome = json.loads(report.read_text())
+    assert result.success
+    assert outcome["errors"] == 0, outcome["messages"]
+    assert outcome["queries"] > 20
+    assert len(outcome["run_ids"]) == 2  # the old publication, then the new one
+    assert outcome["run_ids"][1] == result.run_id
+    assert elapsed < 300
