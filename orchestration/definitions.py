@@ -21,12 +21,14 @@ from orchestration.resources import (  # noqa: E402
     WarehouseResource,
 )
 from orchestration.schedules import nightly_schedule  # noqa: E402
+from orchestration.sensors import alert_on_nightly_failure  # noqa: E402
 
 defs = Definitions(
     assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models, serving_marts],
     asset_checks=[*integrity_checks, *table_health_checks],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
+    sensors=[alert_on_nightly_failure],
     resources={
         "warehouse": WarehouseResource(path=EnvVar("SALESOPS_WAREHOUSE")),
         "crm": CrmSqlResource(
