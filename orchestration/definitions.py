@@ -15,11 +15,7 @@ from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
 from orchestration.checks.table_health import table_health_checks  # noqa: E402
 from orchestration.jobs import nightly_job  # noqa: E402
-from orchestration.resources import (  # noqa: E402
-    CalendarIcsResource,
-    CrmSqlResource,
-    WarehouseResource,
-)
+from orchestration.resources import WarehouseResource, calendar_resource, crm_resource  # noqa: E402
 from orchestration.schedules import nightly_schedule  # noqa: E402
 from orchestration.sensors import alert_on_nightly_failure  # noqa: E402
 
@@ -31,16 +27,8 @@ defs = Definitions(
     sensors=[alert_on_nightly_failure],
     resources={
         "warehouse": WarehouseResource(path=EnvVar("SALESOPS_WAREHOUSE")),
-        "crm": CrmSqlResource(
-            url=EnvVar("SALESOPS_CRM_URL"),
-            batch_size=EnvVar.int("SALESOPS_CRM_BATCH_SIZE"),
-            overlap_hours=EnvVar.int("SALESOPS_CRM_OVERLAP_HOURS"),
-        ),
-        "calendar": CalendarIcsResource(
-            directory=EnvVar("SALESOPS_CALENDAR_DIR"),
-            future_days=EnvVar.int("SALESOPS_CALENDAR_FUTURE_DAYS"),
-            max_occurrences_per_series=EnvVar.int("SALESOPS_CALENDAR_MAX_OCCURRENCES"),
-        ),
+        "crm": crm_resource(),
+        "calendar": calendar_resource(),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
     },
 )

@@ -4,30 +4,30 @@ Nothing here knows about Dagster or the warehouse. Inputs are the staging tables
 
 - history: ``opportunity_history_id, opportunity_id, stage_name, amount, probability,
   forecast_category, close_date, created_at`` (one row per change; ``created_at`` = when it happened);
-- opportunities: ``opportunity_id, owner_id, amount, is_won, close_date, created_at`` (now);
+- opportunities: ``opportunity_id, owner_id, amount, is_won, close_date, created_at`` (as now);
 - stages: ``stage_name, is_closed, is_won, default_probability`` (0-100, the dbt seed);
 - users ``rep_id, user_role_id`` and roles ``user_role_id, role_name`` (a rep's team is the role name).
 
-Every figure of a forecast made at an instant ``cutoff`` is computed from the history rows created
-before ``cutoff`` only (owners and teams excepted: they are today's). The live forecast uses the
-start of the as_of day as its cutoff and the backtest the first day of each month it replays, so
-both run through the same code.
+A forecast made at an instant ``cutoff`` uses only history rows created before ``cutoff`` (owners
+and teams excepted: they are today's). The backtest's cutoff is the first instant of each month
+it replays; the live forecast's is the start of the as_of day. Both run through the same code.
 
-Memory stays bounded by the state of every opportunity at one instant plus the small month-start
-pipelines: history is sorted once, so "the rows before t" is a prefix, and each instant's state is
-one ``drop_duplicates`` over that prefix.
+Memory stays bounded by one instant's state of every opportunity plus the open pipelines of the
+snapshot instants: history is sorted once, so "the rows before t" is a prefix, and the state at
+t is one ``drop_duplicates`` over that prefix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-CALIBRATION_MONTHS = 12  # trailing four quarters of month-start snapshots
+CALIBRATION_MONTHS = 12  # the trailing four quarters of snapshots
 RUN_RATE_MONTHS = 6
 BACKTEST_MONTHS = 8
 MIN_TEAM_OBSERVATIONS = 30
@@ -60,6 +60,19 @@ HISTORY_COLUMNS = [
     "forecast_category",
     "close_date",
     "created_at",
+]
+STATE_COLUMNS = [
+    "opportunity_id",
+    "owner_id",
+    "team",
+    "stage_name",
+    "amount",
+    "probability",
+    "forecast_category",
+    "close_date",
+    "close_month",
+    "is_closed",
+    "is_won",
 ]
 COMPONENTS = [
     "closed_to_date",
@@ -101,12 +114,11 @@ SUMMARY_COLUMNS = [
     "total_actual",
     "as_of",
 ]
+PROBABILITY_KEYS = ["stage_name", "close_offset", "month_offset"]
 PROBABILITY_COLUMNS = [
     "level",
     "member",
-    "stage_name",
-    "close_offset",
-    "month_offset",
+    *PROBABILITY_KEYS,
     "observations",
     "won_in_month",
     "probability",
@@ -124,8 +136,8 @@ PROBABILITY_COLUMNS = [
 
 def month_start(values: pd.Series) -> pd.Series:
     """The first day (midnight) of each value's month; NaT stays NaT."""
-    stamps = pd.to_datetime(values)
-    months = stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype("datetime64[ns]")
+    stamps = pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+    months = stamps.astype("datetime64[M]").astype("datetime64[ns]")
     return pd.Series(months, index=values.index, name=values.name)
 
 
@@ -137,6 +149,24 @@ def first_of_month(moment: date | pd.Timestamp) -> pd.Timestamp:
 def add_months(month: pd.Timestamp, count: int) -> pd.Timestamp:
     index = month.year * 12 + month.month - 1 + count
     return pd.Timestamp(index // 12, index % 12 + 1, 1)
+
+
+def months_between(values: pd.Series, origin: pd.Timestamp) -> pd.Series:
+    """Whole months from ``origin``'s month to each value's month (missing stays missing)."""
+    stamps = pd.to_datetime(values)
+    return ((stamps.dt.year - origin.year) * 12 + (stamps.dt.month - origin.month)).astype("Int64")
+
+
+def close_offset_bucket(close_months: pd.Series, snapshot_month: pd.Timestamp) -> pd.Series:
+    """Months from the snapshot's month to the close month; -1 = overdue, CLOSE_OFFSET_MAX = that or later."""
+    return months_between(close_months, snapshot_month).clip(lower=-1, upper=CLOSE_OFFSET_MAX)
+
+
+def same_moment(month: pd.Timestamp, cutoff: pd.Timestamp) -> pd.Timestamp:
+    """The instant in ``month`` at the cutoff's day of month (or the month's last day) and time of day."""
+    days = calendar.monthrange(month.year, month.month)[1]
+    day = min(cutoff.day, days)
+    return pd.Timestamp(month.year, month.month, day) + (cutoff - cutoff.normalize())
 
 
 def quarter_start(day: date | pd.Timestamp, fiscal_year_start_month: int = 1) -> pd.Timestamp:
@@ -159,29 +189,21 @@ def backtest_months(as_of: date, count: int = BACKTEST_MONTHS) -> list[pd.Timest
     return [add_months(current, -offset) for offset in range(count, 0, -1)]
 
 
-def remaining_fraction(month: pd.Timestamp, cutoff: pd.Timestamp) -> float:
-    """Share of the month's time still ahead at ``cutoff``: 1 before the month, 0 after it."""
-    end = add_months(month, 1)
-    if cutoff <= month:
-        return 1.0
-    if cutoff >= end:
-        return 0.0
-    return (end - cutoff) / (end - month)
-
-
 # ------------------------------------------------------------------------------------- inputs
 
 
 def normalize_forecast_category(values: pd.Series) -> pd.Series:
     """History's API values (BestCase, Forecast) and the opportunity's labels, as labels."""
     text = values.astype("string").str.strip()
-    return text.map(lambda value: FORECAST_CATEGORY_LABELS.get(value, value) if pd.notna(value) else value)
+    return text.map(lambda value: FORECAST_CATEGORY_LABELS.get(value, value), na_action="ignore")
 
 
 def rep_teams(users: pd.DataFrame, roles: pd.DataFrame) -> pd.DataFrame:
     """One row per rep: ``rep_id, team`` (the role's name, ``(no team)`` without one)."""
     teams = users.loc[:, ["rep_id", "user_role_id"]].merge(
-        roles.loc[:, ["user_role_id", "role_name"]], on="user_role_id", how="left"
+        roles.loc[:, ["user_role_id", "role_name"]].drop_duplicates("user_role_id"),
+        on="user_role_id",
+        how="left",
     )
     teams["team"] = teams["role_name"].astype("string").fillna(NO_TEAM)
     return teams.loc[:, ["rep_id", "team"]].drop_duplicates("rep_id").reset_index(drop=True)
@@ -212,10 +234,13 @@ class HistoryIndex:
         self.frame = frame.drop(columns=["opportunity_history_id"])
         self._created = self.frame["created_at"].to_numpy()
 
+    def rows_before(self, at: pd.Timestamp) -> pd.DataFrame:
+        end = int(np.searchsorted(self._created, np.datetime64(pd.Timestamp(at), "ns"), side="left"))
+        return self.frame.iloc[:end]
+
     def state_at(self, at: pd.Timestamp) -> pd.DataFrame:
         """Each opportunity's latest history row created strictly before ``at``."""
-        end = int(np.searchsorted(self._created, np.datetime64(pd.Timestamp(at), "ns"), side="left"))
-        return self.frame.iloc[:end].drop_duplicates("opportunity_id", keep="last")
+        return self.rows_before(at).drop_duplicates("opportunity_id", keep="last")
 
 
 @dataclass
@@ -223,7 +248,7 @@ class ForecastInputs:
     """The staging tables, prepared once: sorted history, owners with teams, stage flags."""
 
     history: HistoryIndex
-    opportunities: pd.DataFrame  # opportunity_id, owner_id, team, amount, is_won, close_month, created_month
+    opportunities: pd.DataFrame  # opportunity_id, owner_id, team, amount, is_won, close_month, created_at
     stages: pd.DataFrame  # stage_name, is_closed, is_won, default_probability (0-100)
     _open: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
 
@@ -236,17 +261,16 @@ class ForecastInputs:
         users: pd.DataFrame | None = None,
         roles: pd.DataFrame | None = None,
     ) -> ForecastInputs:
-        opps = opportunities.loc[
-            :, ["opportunity_id", "owner_id", "amount", "is_won", "close_date", "created_at"]
-        ]
-        opps = opps.dropna(subset=["opportunity_id", "owner_id"]).drop_duplicates("opportunity_id")
+        columns = ["opportunity_id", "owner_id", "amount", "is_won", "close_date", "created_at"]
+        opps = opportunities.loc[:, columns].dropna(subset=["opportunity_id", "owner_id"])
+        opps = opps.drop_duplicates("opportunity_id")
         opps = opps.assign(
             opportunity_id=opps["opportunity_id"].astype("string"),
             owner_id=opps["owner_id"].astype("string"),
             amount=pd.to_numeric(opps["amount"]).astype("float64"),
-            is_won=opps["is_won"].fillna(False).astype(bool),
+            is_won=opps["is_won"].astype("boolean").fillna(False).astype(bool),
             close_month=month_start(opps["close_date"]),
-            created_month=month_start(opps["created_at"]),
+            created_at=pd.to_datetime(opps["created_at"]).astype("datetime64[ns]"),
         )
         if users is not None and roles is not None:
             teams = rep_teams(users, roles).rename(columns={"rep_id": "owner_id"})
@@ -259,8 +283,8 @@ class ForecastInputs:
         stage_table["is_closed"] = stage_table["is_closed"].astype(bool)
         stage_table["is_won"] = stage_table["is_won"].astype(bool)
         stage_table["default_probability"] = pd.to_numeric(stage_table["default_probability"]).astype(float)
-        columns = ["opportunity_id", "owner_id", "team", "amount", "is_won", "close_month", "created_month"]
-        return cls(HistoryIndex(history), opps.loc[:, columns].reset_index(drop=True), stage_table)
+        keep = ["opportunity_id", "owner_id", "team", "amount", "is_won", "close_month", "created_at"]
+        return cls(HistoryIndex(history), opps.loc[:, keep].reset_index(drop=True), stage_table)
 
     def open_stages(self) -> list[str]:
         return self.stages.loc[~self.stages["is_closed"], "stage_name"].tolist()
@@ -268,32 +292,23 @@ class ForecastInputs:
     def state_at(self, at: pd.Timestamp) -> pd.DataFrame:
         return reconstruct_pipeline(self, at)
 
-    def open_pipeline(self, month: pd.Timestamp) -> pd.DataFrame:
-        """Opportunities open at the month's first instant (kept: a backtest asks again)."""
-        if month not in self._open:
-            state = self.state_at(month)
-            self._open[month] = state.loc[~state["is_closed"]].reset_index(drop=True)
-        return self._open[month]
+    def open_pipeline(self, at: pd.Timestamp) -> pd.DataFrame:
+        """The opportunities open at ``at`` (kept: the backtest asks for the same instants again)."""
+        at = pd.Timestamp(at)
+        if at not in self._open:
+            state = self.state_at(at)
+            self._open[at] = state.loc[~state["is_closed"]].reset_index(drop=True)
+        return self._open[at]
 
 
-def reconstruct_pipeline(
-    history: ForecastInputs | pd.DataFrame,
-    at: pd.Timestamp,
-    opportunities: pd.DataFrame | None = None,
-    stages: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def reconstruct_pipeline(inputs: ForecastInputs, at: pd.Timestamp) -> pd.DataFrame:
     """Every opportunity as it stood at ``at``, from history rows created strictly before ``at``.
 
-    One row per opportunity that had a history row by then and still exists in the CRM:
-    ``opportunity_id, owner_id, team, stage_name, amount, probability, forecast_category,
-    close_date, close_month, is_closed, is_won``. Pass a ``ForecastInputs``, or the raw history
-    with ``opportunities`` (owner_id, and team if known) and ``stages``.
+    One row per opportunity that had a history row by then and still exists in the CRM, with
+    STATE_COLUMNS. Owner and team are today's. Closed and won come from the stage seed; a stage
+    the seed does not list is closed-won in forecast category Closed, closed-lost in Omitted at
+    probability 0, and open otherwise.
     """
-    if not isinstance(history, ForecastInputs):
-        if opportunities is None or stages is None:
-            raise ValueError("reconstruct_pipeline needs opportunities and stages with a raw history")
-        history = ForecastInputs.build(history, opportunities, stages)
-    inputs = history
     state = inputs.history.state_at(pd.Timestamp(at))
     state = state.assign(opportunity_id=state["opportunity_id"].astype("string"))
     owners = inputs.opportunities.loc[:, ["opportunity_id", "owner_id", "team"]]
@@ -301,44 +316,22 @@ def reconstruct_pipeline(
     flags = inputs.stages.set_index("stage_name")
     stage = state["stage_name"].astype("string")
     category = state["forecast_category"].astype("string")
-    known_closed = stage.map(flags["is_closed"].to_dict())
-    known_won = stage.map(flags["is_won"].to_dict())
-    # A stage the seed does not list: closed when its forecast category is Closed, or Omitted at 0%.
     fallback_won = category.eq("Closed").fillna(False)
     fallback_closed = fallback_won | (category.eq("Omitted").fillna(False) & state["probability"].eq(0))
-    state["is_closed"] = known_closed.fillna(fallback_closed).astype(bool)
-    state["is_won"] = known_won.fillna(fallback_won).astype(bool)
+    state["is_closed"] = stage.map(flags["is_closed"].to_dict()).fillna(fallback_closed).astype(bool)
+    state["is_won"] = stage.map(flags["is_won"].to_dict()).fillna(fallback_won).astype(bool)
     state["stage_name"] = stage
     state["forecast_category"] = category
-    columns = [
-        "opportunity_id",
-        "owner_id",
-        "team",
-        "stage_name",
-        "amount",
-        "probability",
-        "forecast_category",
-        "close_date",
-        "close_month",
-        "is_closed",
-        "is_won",
-    ]
-    return state.loc[:, columns].reset_index(drop=True)
+    return state.loc[:, STATE_COLUMNS].reset_index(drop=True)
 
 
 # -------------------------------------------------------------------------------- calibration
 
 
-def month_offset(months: pd.Series, origin: pd.Timestamp) -> pd.Series:
-    """Whole months from ``origin``'s month to each value's month (NaT stays missing)."""
-    stamps = pd.to_datetime(months)
-    offsets = (stamps.dt.year - origin.year) * 12 + (stamps.dt.month - origin.month)
-    return offsets.astype("Int64")
-
-
-def close_offset_bucket(close_months: pd.Series, snapshot_month: pd.Timestamp) -> pd.Series:
-    """Months from the snapshot month to the close month: -1 = already overdue, CLOSE_OFFSET_MAX = that or more."""
-    return month_offset(close_months, snapshot_month).clip(lower=-1, upper=CLOSE_OFFSET_MAX)
+def calibration_instants(cutoff: pd.Timestamp, months: int = CALIBRATION_MONTHS) -> list[pd.Timestamp]:
+    """The same moment (day of month, time) in each of the ``months`` months before the cutoff's."""
+    end = first_of_month(cutoff)
+    return [same_moment(add_months(end, -offset), cutoff) for offset in range(months, 0, -1)]
 
 
 def calibrate(
@@ -352,66 +345,65 @@ def calibrate(
 ) -> pd.DataFrame:
     """Empirical probability that an open deal is won in a given month, by stage and close date.
 
-    Snapshots: the first instant of each of the ``months`` complete months before the cutoff's
-    month. Every opportunity open at a snapshot is an observation with its stage and its close
-    offset then (months from the snapshot month to its close month, bucketed -1..CLOSE_OFFSET_MAX).
-    For month offset j (0 = the snapshot month itself), the observation counts when month
-    snapshot + j has ended before the cutoff's month, and succeeds when, in the state known at
-    ``cutoff``, the opportunity is won with a close date in month snapshot + j. The cell with
-    close offset = month offset is "won within its period" (won in the month it was dated for);
-    the others are deals won earlier or later than dated. ``applied_probability`` is the team's
-    rate with at least ``min_team_observations`` observations, else the org's, else (the org has
-    no observation) the stage's default probability where close offset = month offset, else 0.
+    Snapshots: the cutoff's moment of the month (its day and time) in each of the ``months``
+    months before the cutoff's month. Every opportunity open at a snapshot is an observation,
+    with its stage and close offset then (months from the snapshot's month to its close month,
+    bucketed -1 = overdue .. CLOSE_OFFSET_MAX = that or later). For month offset j < ``horizon``
+    it counts when month (snapshot month + j) ended before the cutoff's month, and it is a
+    success when, as known at ``cutoff``, the opportunity is won with a close date in that month.
+    Close offset = month offset is "won within its period"; other cells are deals won earlier or
+    later than they were dated.
+
+    ``applied_probability``: the team's rate with at least ``min_team_observations``
+    observations, else the org's rate, else (the org has no observation) the stage's default
+    probability where close offset = month offset and 0 elsewhere.
     """
     cutoff = pd.Timestamp(cutoff)
     end = first_of_month(cutoff)
-    snapshot_months = [add_months(end, -offset) for offset in range(months, 0, -1)]
     state = cutoff_state if cutoff_state is not None else inputs.state_at(cutoff)
-    won = state.loc[state["is_won"], ["opportunity_id", "close_month"]].rename(columns={"close_month": "won_month"})
+    won = state.loc[state["is_won"], ["opportunity_id", "close_month"]].rename(
+        columns={"close_month": "won_month"}
+    )
     frames = []
-    for month in snapshot_months:
-        pipeline = inputs.open_pipeline(month)
-        if pipeline.empty:
-            continue
-        frame = pipeline.loc[:, ["opportunity_id", "team", "stage_name"]].copy()
-        frame["close_offset"] = close_offset_bucket(pipeline["close_month"], month)
-        frame["snapshot_index"] = month_offset(pd.Series([month]), end).iloc[0]  # -months .. -1
-        frames.append(frame)
-    if frames:
-        observations = pd.concat(frames, ignore_index=True)
-    else:
-        observations = pd.DataFrame(
-            {
-                "opportunity_id": pd.Series(dtype="string"),
-                "team": pd.Series(dtype="string"),
-                "stage_name": pd.Series(dtype="string"),
-                "close_offset": pd.Series(dtype="Int64"),
-                "snapshot_index": pd.Series(dtype="Int64"),
-            }
-        )
-    observations = observations.merge(won, on="opportunity_id", how="left")
-    observations["won_offset"] = month_offset(observations["won_month"], end) - observations["snapshot_index"]
-    observations = observations.dropna(subset=["close_offset"])
-
-    cells = []
-    for offset in range(horizon):
-        resolved = observations.loc[observations["snapshot_index"] + offset < 0]
-        cells.append(
-            resolved.assign(
-                month_offset=offset,
-                success=(resolved["won_offset"] == offset).fillna(False).astype("int64"),
+    for instant in calibration_instants(cutoff, months):
+        pipeline = inputs.open_pipeline(instant)
+        snapshot_month = first_of_month(instant)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "opportunity_id": pipeline["opportunity_id"],
+                    "team": pipeline["team"],
+                    "stage_name": pipeline["stage_name"],
+                    "close_offset": close_offset_bucket(pipeline["close_month"], snapshot_month),
+                    # how many months after the snapshot's month the cutoff's month starts
+                    "months_resolved": int(months_between(pd.Series([end]), snapshot_month).iloc[0]),
+                }
             )
         )
-    cell_frame = pd.concat(cells, ignore_index=True) if cells else observations.assign(month_offset=0, success=0)
-    keys = ["stage_name", "close_offset", "month_offset"]
+    observations = pd.concat(frames, ignore_index=True) if frames else _empty_observations()
+    observations = observations.merge(won, on="opportunity_id", how="left")
+    # months from the snapshot's month to the month it was won in (missing: not won by the cutoff)
+    observations["won_offset"] = (
+        months_between(observations["won_month"], end) + observations["months_resolved"]
+    )
+    observations = observations.dropna(subset=["close_offset"])
+    cells = [
+        observations.loc[observations["months_resolved"] > offset].assign(
+            month_offset=offset,
+            success=lambda frame, offset=offset: frame["won_offset"].eq(offset).fillna(False).astype("int64"),
+        )
+        for offset in range(horizon)
+    ]
+    cell_frame = pd.concat(cells, ignore_index=True)
+    cell_frame["close_offset"] = cell_frame["close_offset"].astype("int64")
+
     defaults = inputs.stages.set_index("stage_name")["default_probability"] / 100.0
     stage_names = list(dict.fromkeys([*inputs.open_stages(), *cell_frame["stage_name"].dropna().tolist()]))
     grid = pd.MultiIndex.from_product(
-        [stage_names, range(-1, CLOSE_OFFSET_MAX + 1), range(horizon)], names=keys
+        [stage_names, range(-1, CLOSE_OFFSET_MAX + 1), range(horizon)], names=PROBABILITY_KEYS
     )
     org = (
-        cell_frame.astype({"close_offset": "int64"})
-        .groupby(keys, observed=True)["success"]
+        cell_frame.groupby(PROBABILITY_KEYS, observed=True)["success"]
         .agg(observations="size", won_in_month="sum")
         .reindex(grid, fill_value=0)
         .reset_index()
@@ -426,8 +418,7 @@ def calibrate(
     org["probability_source"] = np.where(has_rate, "org", np.where(on_time, "default", "none"))
 
     team = (
-        cell_frame.astype({"close_offset": "int64"})
-        .groupby(["team", *keys], observed=True)["success"]
+        cell_frame.groupby(["team", *PROBABILITY_KEYS], observed=True)["success"]
         .agg(observations="size", won_in_month="sum")
         .reset_index()
         .rename(columns={"team": "member"})
@@ -435,22 +426,33 @@ def calibrate(
     team["level"] = "team"
     team["probability"] = _rate(team["won_in_month"], team["observations"])
     team["default_probability"] = team["stage_name"].map(defaults).astype(float)
-    org_cells = org.set_index(keys)
-    team_keys = pd.MultiIndex.from_frame(team[keys])
+    org_cells = org.set_index(PROBABILITY_KEYS)
+    team_keys = pd.MultiIndex.from_frame(team[PROBABILITY_KEYS])
     enough = team["observations"] >= min_team_observations
-    team["applied_probability"] = team["probability"].where(
-        enough, org_cells["applied_probability"].reindex(team_keys).to_numpy()
-    )
-    team["probability_source"] = np.where(
-        enough, "team", org_cells["probability_source"].reindex(team_keys).to_numpy()
-    )
+    org_applied = org_cells["applied_probability"].reindex(team_keys).to_numpy()
+    org_source = org_cells["probability_source"].reindex(team_keys).to_numpy()
+    team["applied_probability"] = team["probability"].where(enough, org_applied)
+    team["probability_source"] = np.where(enough, "team", org_source)
 
     table = pd.concat([org, team], ignore_index=True)
-    table["window_start"] = snapshot_months[0] if snapshot_months else pd.NaT
-    table["window_end"] = add_months(end, -1) if snapshot_months else pd.NaT
-    table = table.astype({"observations": "int64", "won_in_month": "int64", "close_offset": "int64"})
-    table = table.astype({"month_offset": "int64"})
-    return table.loc[:, [c for c in PROBABILITY_COLUMNS if c != "as_of"]].reset_index(drop=True)
+    table["window_start"] = add_months(end, -months) if months else pd.NaT
+    table["window_end"] = add_months(end, -1) if months else pd.NaT
+    table = table.astype(
+        {"observations": "int64", "won_in_month": "int64", "close_offset": "int64", "month_offset": "int64"}
+    )
+    return table.loc[:, PROBABILITY_COLUMNS[:-1]].reset_index(drop=True)
+
+
+def _empty_observations() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "opportunity_id": pd.Series(dtype="string"),
+            "team": pd.Series(dtype="string"),
+            "stage_name": pd.Series(dtype="string"),
+            "close_offset": pd.Series(dtype="Int64"),
+            "months_resolved": pd.Series(dtype="int64"),
+        }
+    )
 
 
 def _rate(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -463,23 +465,21 @@ def applied_probabilities(pipeline: pd.DataFrame, probabilities: pd.DataFrame) -
 
     ``pipeline`` has team, stage_name, close_offset, month_offset and probability (0-100). The
     team's cell, else the org's, else (a stage the calibration never saw) the row's own
-    Probability / 100 when close offset = month offset, else 0.
+    Probability / 100 where close offset = month offset and 0 elsewhere.
     """
-    keys = ["stage_name", "close_offset", "month_offset"]
-    team_rows = probabilities.loc[probabilities["level"] == "team", ["member", *keys, "applied_probability"]]
-    team_rows = team_rows.rename(columns={"member": "team", "applied_probability": "team_probability"})
-    org_rows = probabilities.loc[probabilities["level"] == "org", [*keys, "applied_probability"]]
+    offsets = {"close_offset": "Int64", "month_offset": "Int64"}
+    team_rows = probabilities.loc[
+        probabilities["level"] == "team", ["member", *PROBABILITY_KEYS, "applied_probability"]
+    ].rename(columns={"member": "team", "applied_probability": "team_probability"})
+    org_rows = probabilities.loc[probabilities["level"] == "org", [*PROBABILITY_KEYS, "applied_probability"]]
     org_rows = org_rows.rename(columns={"applied_probability": "org_probability"})
-    keyed = pipeline.loc[:, ["team", *keys, "probability"]].reset_index(drop=True)
-    keyed = keyed.astype({"close_offset": "Int64", "month_offset": "Int64"})
-    team_rows = team_rows.astype({"close_offset": "Int64", "month_offset": "Int64"})
-    org_rows = org_rows.astype({"close_offset": "Int64", "month_offset": "Int64"})
-    keyed = keyed.merge(team_rows, on=["team", *keys], how="left").merge(org_rows, on=keys, how="left")
-    on_time = (keyed["close_offset"] == keyed["month_offset"]).fillna(False).astype(bool)
+    keyed = pipeline.loc[:, ["team", *PROBABILITY_KEYS, "probability"]].reset_index(drop=True).astype(offsets)
+    keyed = keyed.merge(team_rows.astype(offsets), on=["team", *PROBABILITY_KEYS], how="left")
+    keyed = keyed.merge(org_rows.astype(offsets), on=PROBABILITY_KEYS, how="left")
+    on_time = keyed["close_offset"].eq(keyed["month_offset"]).fillna(False).astype(bool)
     own = (keyed["probability"].astype(float) / 100.0).where(on_time, 0.0)
     result = keyed["team_probability"].fillna(keyed["org_probability"]).fillna(own).fillna(0.0)
-    result.index = pipeline.index
-    return result.astype(float)
+    return pd.Series(result.to_numpy(dtype=float), index=pipeline.index)
 
 
 # ------------------------------------------------------------------------------------ run rate
@@ -492,28 +492,31 @@ def run_rate(
     months: int = RUN_RATE_MONTHS,
     cutoff_state: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per rep: the average monthly Amount of deals created and won within the same month.
+    """Per rep: average monthly bookings from deals created and won within the same month.
 
     Over the ``months`` complete months before the cutoff's month; a deal counts for month m when
-    it was created in m and, in the state known at ``cutoff``, is won with a close date in m.
-    Months without such a deal count as 0. Columns ``owner_id, team, run_rate``.
+    it was created in m and, as known at ``cutoff``, is won with a close date in m. Months
+    without one count as 0. ``run_rate`` counts deals created any time in the month;
+    ``run_rate_rest_of_month`` only those created at or after the cutoff's moment of that month
+    (its day and time), the part still to come when the cutoff is mid-month. Columns
+    ``owner_id, team, run_rate, run_rate_rest_of_month``.
     """
-    end = first_of_month(pd.Timestamp(cutoff))
-    start = add_months(end, -months)
+    cutoff = pd.Timestamp(cutoff)
+    end = first_of_month(cutoff)
     state = cutoff_state if cutoff_state is not None else inputs.state_at(cutoff)
     won = state.loc[state["is_won"], ["opportunity_id", "owner_id", "team", "amount", "close_month"]]
-    created = inputs.opportunities.loc[:, ["opportunity_id", "created_month"]]
-    won = won.merge(created, on="opportunity_id", how="inner")
-    same_month = (won["created_month"] == won["close_month"]) & (won["close_month"] >= start)
-    same_month &= won["close_month"] < end
-    rates = (
-        won.loc[same_month]
-        .groupby(["owner_id", "team"], observed=True)["amount"]
-        .sum(min_count=0)
-        .div(months)
-        .rename("run_rate")
-        .reset_index()
-    )
+    won = won.merge(inputs.opportunities.loc[:, ["opportunity_id", "created_at"]], on="opportunity_id")
+    won = won.loc[(won["close_month"] >= add_months(end, -months)) & (won["close_month"] < end)]
+    won = won.loc[month_start(won["created_at"]) == won["close_month"]].copy()
+    day = won["close_month"].dt.days_in_month.clip(upper=cutoff.day)
+    moment = won["close_month"] + pd.to_timedelta(day - 1, unit="D") + (cutoff - cutoff.normalize())
+    won["late"] = won["created_at"] >= moment  # created at or after the cutoff's moment of the month
+    won["amount"] = won["amount"].fillna(0.0)
+    won["amount_late"] = won["amount"].where(won["late"], 0.0)
+    rates = won.groupby(["owner_id", "team"], observed=True)[["amount", "amount_late"]].sum() / months
+    rates = rates.rename(
+        columns={"amount": "run_rate", "amount_late": "run_rate_rest_of_month"}
+    ).reset_index()
     return rates.loc[rates["run_rate"] > 0].reset_index(drop=True)
 
 
@@ -531,18 +534,18 @@ def forecast_month(
 ) -> pd.DataFrame:
     """Rep-level forecast components for one month, as known at ``cutoff``.
 
-    The month's pipeline is the opportunities open at the cutoff with their close date in the
-    month: commit = its Commit forecast category; best_case = Best Case plus Commit;
-    weighted_pipeline = Σ Amount × Probability / 100. calibrated_pipeline = Σ Amount × calibrated
-    probability over every open opportunity, each with its chance of being won in this month
-    (by stage, close offset from the cutoff's month, and this month's offset), 0 once the month is
-    over. closed_to_date: won with a close date in the month. run_rate: the rep's monthly run rate
-    × the share of the month still ahead. forecast = closed_to_date + calibrated_pipeline +
-    run_rate. A null Amount counts as 0.
+    The month's pipeline is the opportunities open at the cutoff with a close date in the
+    month: commit = its forecast category Commit; best_case = Best Case plus Commit;
+    weighted_pipeline = Σ Amount × Probability / 100. closed_to_date = won with a close date in
+    the month. For the cutoff's month and later ones, calibrated_pipeline = Σ Amount × calibrated
+    probability over every open opportunity (whatever its close date), each with its chance of
+    being won in this month; run_rate = the rep's rest-of-month run rate in the cutoff's month,
+    the full one later. Both are 0 for months before the cutoff's. forecast = closed_to_date +
+    calibrated_pipeline + run_rate. A missing Amount counts as 0.
     """
     month, cutoff = pd.Timestamp(month), pd.Timestamp(cutoff)
     cutoff_month = first_of_month(cutoff)
-    target_offset = int(month_offset(pd.Series([month]), cutoff_month).iloc[0])
+    target = int(months_between(pd.Series([month]), cutoff_month).iloc[0])
     state = cutoff_state if cutoff_state is not None else inputs.state_at(cutoff)
     open_deals = state.loc[~state["is_closed"]]
     in_month = open_deals.loc[open_deals["close_month"] == month].copy()
@@ -553,50 +556,42 @@ def forecast_month(
     in_month["best_case"] = amount.where(category.isin(["Commit", "Best Case"]).fillna(False), 0.0)
     in_month["weighted_pipeline"] = amount * in_month["probability"].fillna(0.0) / 100.0
     closed["closed_to_date"] = closed["amount"].fillna(0.0)
-    ahead = remaining_fraction(month, cutoff)
     keys = ["owner_id", "team"]
     parts = [
         closed.groupby(keys, observed=True)[["closed_to_date"]].sum(),
         in_month.groupby(keys, observed=True)[["commit", "best_case", "weighted_pipeline"]].sum(),
     ]
-    if ahead > 0 and target_offset >= 0 and not open_deals.empty:
+    if target >= 0:
         candidates = open_deals.assign(
-            close_offset=close_offset_bucket(open_deals["close_month"], cutoff_month),
-            month_offset=target_offset,
+            close_offset=close_offset_bucket(open_deals["close_month"], cutoff_month), month_offset=target
         )
-        candidates = candidates.assign(
-            calibrated_pipeline=candidates["amount"].fillna(0.0)
-            * applied_probabilities(candidates, probabilities)
+        candidates["calibrated_pipeline"] = candidates["amount"].fillna(0.0) * applied_probabilities(
+            candidates, probabilities
         )
         parts.append(candidates.groupby(keys, observed=True)[["calibrated_pipeline"]].sum())
-        parts.append(run_rates.set_index(keys)[["run_rate"]] * ahead)
+        rate_column = "run_rate_rest_of_month" if target == 0 else "run_rate"
+        parts.append(run_rates.set_index(keys)[[rate_column]].rename(columns={rate_column: "run_rate"}))
     rows = pd.concat(parts, axis=1).fillna(0.0)
-    rows = rows.reindex(columns=[c for c in COMPONENTS if c != "forecast"], fill_value=0.0)
+    rows = rows.reindex(columns=COMPONENTS[:-1], fill_value=0.0)
     rows["forecast"] = rows["closed_to_date"] + rows["calibrated_pipeline"] + rows["run_rate"]
-    rows = rows.reset_index()
+    rows = rows.rename_axis(keys).reset_index()
     rows.insert(2, "month_start", month)
-    return rows.astype({c: float for c in COMPONENTS})
+    return rows.astype({column: float for column in COMPONENTS})
 
 
-def roll_up(rep_rows: pd.DataFrame, value_columns: Sequence[str], by: Sequence[str] = ()) -> pd.DataFrame:
-    """Rep rows (owner_id, team, …) as rep, team and org rows: ``level, member, *by, *values``."""
-    by = list(by)
+def roll_up(rep_rows: pd.DataFrame, value_columns: list[str], by: list[str]) -> pd.DataFrame:
+    """Rep rows (owner_id, team, *by, *values) as rep, team and org rows: ``level, member, *by, *values``."""
     reps = rep_rows.assign(level="rep", member=rep_rows["owner_id"])
-    teams = (
-        rep_rows.groupby(["team", *by], observed=True, sort=False)[list(value_columns)].sum().reset_index()
-    )
+    teams = rep_rows.groupby(["team", *by], observed=True, sort=False)[value_columns].sum().reset_index()
     teams = teams.rename(columns={"team": "member"}).assign(level="team")
-    if by:
-        org = rep_rows.groupby(by, observed=True, sort=False)[list(value_columns)].sum().reset_index()
-    else:
-        org = rep_rows[list(value_columns)].sum().to_frame().T
+    org = rep_rows.groupby(by, observed=True, sort=False)[value_columns].sum().reset_index()
     org = org.assign(level="org", member=ORG_MEMBER)
     columns = ["level", "member", *by, *value_columns]
     return pd.concat([reps[columns], teams[columns], org[columns]], ignore_index=True)
 
 
 def method_forecasts(components: pd.DataFrame) -> pd.DataFrame:
-    """Each method's forecast of a month's bookings from its components (closed deals included)."""
+    """Each method's forecast of a month's bookings: what is closed plus the method's pipeline."""
     return pd.DataFrame(
         {
             "weighted_pipeline": components["closed_to_date"] + components["weighted_pipeline"],
@@ -613,10 +608,8 @@ def method_forecasts(components: pd.DataFrame) -> pd.DataFrame:
 
 def actual_bookings(inputs: ForecastInputs, months: Iterable[pd.Timestamp]) -> pd.DataFrame:
     """Per rep and month: Σ Amount of opportunities won with a close date in the month, as known now."""
-    wanted = list(months)
-    won = inputs.opportunities.loc[
-        inputs.opportunities["is_won"] & inputs.opportunities["close_month"].isin(wanted)
-    ]
+    opportunities = inputs.opportunities
+    won = opportunities.loc[opportunities["is_won"] & opportunities["close_month"].isin(list(months))]
     return (
         won.assign(actual=won["amount"].fillna(0.0))
         .groupby(["owner_id", "team", "close_month"], observed=True)["actual"]
@@ -628,9 +621,9 @@ def actual_bookings(inputs: ForecastInputs, months: Iterable[pd.Timestamp]) -> p
 
 @dataclass
 class Backtest:
-    detail: pd.DataFrame  # ACCURACY_COLUMNS without as_of
-    summary: pd.DataFrame  # SUMMARY_COLUMNS without as_of
-    components: pd.DataFrame  # rep-level components per month (for inspection and tests)
+    detail: pd.DataFrame  # ACCURACY_COLUMNS but as_of
+    summary: pd.DataFrame  # SUMMARY_COLUMNS but as_of
+    components: pd.DataFrame  # rep-level forecast components of each replayed month
 
 
 def backtest(
@@ -644,10 +637,9 @@ def backtest(
 ) -> Backtest:
     """Replay each of the last ``months`` completed months from its first instant.
 
-    For month m the cutoff is m's first day 00:00: the pipeline, the calibration (snapshots of
-    the ``calibration_months`` before m, outcomes as known at the cutoff) and the run rate come
-    from history rows created before it. Each method's forecast is compared with the month's
-    actual bookings as known now. One month's state is in memory at a time.
+    For month m the cutoff is m's first day at 00:00: its pipeline, calibration and run rate come
+    from history rows created before it, and each method's forecast of m is compared with m's
+    actual bookings as known now. One month's state is held in memory at a time.
     """
     replayed = backtest_months(as_of, months)
     frames = []
@@ -664,16 +656,15 @@ def backtest(
         rates = run_rate(inputs, month, months=run_rate_months, cutoff_state=state)
         frames.append(forecast_month(inputs, month, month, probabilities, rates, cutoff_state=state))
         del state
-    components = pd.concat(frames, ignore_index=True) if frames else _empty_components()
-    actual = actual_bookings(inputs, replayed)
+    components = pd.concat(frames, ignore_index=True)
     rep_rows = pd.concat(
         [components.loc[:, ["owner_id", "team", "month_start"]], method_forecasts(components)], axis=1
     )
-    rep_rows = rep_rows.merge(actual, on=["owner_id", "team", "month_start"], how="outer")
-    value_columns = [*METHODS, "actual"]
-    rep_rows[value_columns] = rep_rows[value_columns].fillna(0.0)
-    rolled = roll_up(rep_rows, value_columns, by=["month_start"])
-    detail = rolled.melt(
+    keys = ["owner_id", "team", "month_start"]
+    rep_rows = rep_rows.merge(actual_bookings(inputs, replayed), on=keys, how="outer")
+    values = [*METHODS, "actual"]
+    rep_rows[values] = rep_rows[values].fillna(0.0)
+    detail = roll_up(rep_rows, values, by=["month_start"]).melt(
         id_vars=["level", "member", "month_start", "actual"],
         value_vars=list(METHODS),
         var_name="method",
@@ -681,23 +672,22 @@ def backtest(
     )
     detail = detail.loc[(detail["forecast"] != 0) | (detail["actual"] != 0)].copy()
     detail["error"] = detail["forecast"] - detail["actual"]
-    detail["absolute_percentage_error"] = (
-        detail["error"].abs() / detail["actual"].where(detail["actual"] > 0)
-    ).astype(float)
-    detail = _sort(detail, ["level", "member", "method", "month_start"])
-    detail = detail.loc[:, [c for c in ACCURACY_COLUMNS if c != "as_of"]].reset_index(drop=True)
+    actual = detail["actual"].where(detail["actual"] > 0)
+    detail["absolute_percentage_error"] = (detail["error"].abs() / actual).astype(float)
+    detail = _sort(detail, ["member", "method", "month_start"]).loc[:, ACCURACY_COLUMNS[:-1]]
+    detail = detail.reset_index(drop=True)
     return Backtest(detail, summarize_backtest(detail, len(replayed)), components)
 
 
 def summarize_backtest(detail: pd.DataFrame, months: int) -> pd.DataFrame:
-    """Per level and method: MAPE over rows with actual > 0, bias = Σ error / Σ actual."""
+    """Per level and method: MAPE over rows whose actual is positive; bias = Σ error / Σ actual."""
     rows = []
     for level in LEVELS:
         for method in METHODS:
-            rows_here = detail.loc[(detail["level"] == level) & (detail["method"] == method)]
-            scored = rows_here["absolute_percentage_error"].dropna()
-            total_actual = float(rows_here["actual"].sum())
-            total_forecast = float(rows_here["forecast"].sum())
+            chosen = detail.loc[(detail["level"] == level) & (detail["method"] == method)]
+            scored = chosen["absolute_percentage_error"].dropna()
+            total_actual = float(chosen["actual"].sum())
+            total_forecast = float(chosen["forecast"].sum())
             rows.append(
                 {
                     "level": level,
@@ -710,7 +700,7 @@ def summarize_backtest(detail: pd.DataFrame, months: int) -> pd.DataFrame:
                     "total_actual": total_actual,
                 }
             )
-    return pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "as_of"])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-1])
 
 
 def interval_factors(
@@ -718,8 +708,8 @@ def interval_factors(
 ) -> dict[str, tuple[float, float]]:
     """Per level: the 10th and 90th percentiles of the calibrated method's relative error.
 
-    Relative error here is (actual − forecast) / forecast over backtest rows with a positive
-    forecast (linear interpolation between rows). A level without such rows has no interval.
+    Relative error = (actual − forecast) / forecast, over the level's backtest rows (every
+    member and month) with a positive calibrated forecast; percentiles interpolate linearly.
     """
     factors: dict[str, tuple[float, float]] = {}
     calibrated = detail.loc[(detail["method"] == "calibrated") & (detail["forecast"] > 0)]
@@ -743,12 +733,13 @@ def sales_forecast(
     run_rate_months: int = RUN_RATE_MONTHS,
     min_team_observations: int = MIN_TEAM_OBSERVATIONS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The forecast for each month of the as_of quarter and the next, and the calibration used.
+    """The forecast of each month of the as_of quarter and the next, and the calibration it used.
 
-    Cutoff: the start of the as_of day. Rows for every rep with any figure in one of the six
-    months (all six months each), their teams and the org. forecast_low / forecast_high widen the
-    part still to come (calibrated_pipeline + run_rate) by the level's backtest percentiles of
-    relative error: closed_to_date + open part × (1 + p10), closed_to_date + open part × (1 + p90).
+    Cutoff: the start of the as_of day. Rows: every rep with a figure in any of the six months
+    (all six months each), every team of those reps, and the org. forecast_low / forecast_high
+    widen what is still to come (calibrated_pipeline + run_rate) by the level's backtest
+    percentiles of relative error: closed_to_date + to_come × (1 + p10) and × (1 + p90); empty
+    when the backtest has no positive calibrated forecast at that level.
     """
     cutoff = pd.Timestamp(as_of)
     state = inputs.state_at(cutoff)
@@ -771,43 +762,24 @@ def sales_forecast(
     grid = active.merge(pd.DataFrame({"month_start": months}), how="cross")
     rep_rows = grid.merge(components, on=["owner_id", "team", "month_start"], how="left")
     rep_rows[COMPONENTS] = rep_rows[COMPONENTS].fillna(0.0)
-    if rep_rows.empty:
-        team_rows = pd.DataFrame({"owner_id": pd.Series(dtype="string"), "team": pd.Series(dtype="string")})
-        rep_rows = team_rows.merge(pd.DataFrame({"month_start": months}), how="cross")
-        rep_rows[COMPONENTS] = 0.0
     rows = roll_up(rep_rows, COMPONENTS, by=["month_start"])
+    if not (rows["level"] == "org").any():  # nothing at all: the org still gets its six rows
+        org = pd.DataFrame({"level": "org", "member": ORG_MEMBER, "month_start": months})
+        rows = pd.concat([rows, org.assign(**dict.fromkeys(COMPONENTS, 0.0))], ignore_index=True)
     factors = interval_factors(accuracy)
-    open_part = rows["calibrated_pipeline"] + rows["run_rate"]
-    low = rows["level"].map({level: f[0] for level, f in factors.items()}).astype(float)
-    high = rows["level"].map({level: f[1] for level, f in factors.items()}).astype(float)
-    rows["forecast_low"] = rows["closed_to_date"] + open_part * (1.0 + low)
-    rows["forecast_high"] = rows["closed_to_date"] + open_part * (1.0 + high)
-    rows = _sort(rows, ["level", "member", "month_start"])
-    return rows.loc[:, [c for c in SALES_FORECAST_COLUMNS if c != "as_of"]].reset_index(
-        drop=True
-    ), probabilities
+    to_come = rows["calibrated_pipeline"] + rows["run_rate"]
+    low = rows["level"].map({level: pair[0] for level, pair in factors.items()}).astype(float)
+    high = rows["level"].map({level: pair[1] for level, pair in factors.items()}).astype(float)
+    rows["forecast_low"] = rows["closed_to_date"] + to_come * (1.0 + low)
+    rows["forecast_high"] = rows["closed_to_date"] + to_come * (1.0 + high)
+    rows = _sort(rows, ["member", "month_start"]).loc[:, SALES_FORECAST_COLUMNS[:-1]]
+    return rows.reset_index(drop=True), probabilities
 
 
 def _sort(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     order = {level: index for index, level in enumerate(LEVELS)}
-    return (
-        frame.assign(_level_order=frame["level"].map(order))
-        .sort_values(["_level_order", *columns[1:]], kind="stable")
-        .drop(columns="_level_order")
-    )
-
-
-def _empty_components() -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "owner_id": pd.Series(dtype="string"),
-            "team": pd.Series(dtype="string"),
-            "month_start": pd.Series(dtype="datetime64[ns]"),
-        }
-    )
-    for column in COMPONENTS:
-        frame[column] = pd.Series(dtype=float)
-    return frame
+    ordered = frame.assign(_level=frame["level"].map(order)).sort_values(["_level", *columns], kind="stable")
+    return ordered.drop(columns="_level")
 
 
 @dataclass
@@ -828,7 +800,7 @@ def build_forecast(
     run_rate_months: int = RUN_RATE_MONTHS,
     min_team_observations: int = MIN_TEAM_OBSERVATIONS,
 ) -> ForecastResult:
-    """The backtest, then the live forecast with its interval; every table carries ``as_of``."""
+    """The backtest, then the live forecast with its interval; every table gets an ``as_of`` column."""
     tested = backtest(
         inputs,
         as_of,

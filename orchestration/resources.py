@@ -1,12 +1,22 @@
-"""Dagster resources: the warehouse and the sources, configured from the environment."""
+"""Dagster resources: the warehouse and the sources, configured from the environment.
+
+The CRM and the calendars each have one resource key (``crm``, ``calendar``); which class sits
+behind it is chosen by SALESOPS_CRM_SOURCE (sql | salesforce) and SALESOPS_CALENDAR_SOURCE
+(ics | google) in ``orchestration/definitions.py``. Credentials only come from ``EnvVar``s.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Protocol
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
+from ingestion.calendar_ics import ExpansionWindow
+from ingestion.calendar_load import CalendarLoadResult, load_calendar_folder, unreadable_files_error
 from ingestion.crm_sql import SqlCrmReader
+from ingestion.errors import SourceError
 from ingestion.warehouse import Warehouse
 
 
@@ -19,24 +29,155 @@ class WarehouseResource(ConfigurableResource):
         return Warehouse(self.path)
 
 
-class CrmSqlResource(ConfigurableResource):
+class CrmReader(Protocol):
+    def describe(self, contract_name: str, require_contract: bool = True): ...
+    def iter_batches(self, table, since, overlap): ...
+    def earliest_created_at(self): ...
+    def close(self) -> None: ...
+
+
+class CrmResource(ConfigurableResource):
+    """Any CRM source. Subclasses provide ``reader() -> CrmReader``, a reader that streams the
+    contract's tables as Arrow batches of text (see ``ingestion/crm_sql.py``)."""
+
+    batch_size: int = 50_000
+    overlap_hours: int = 24
+
+
+class CrmSqlResource(CrmResource):
     """A SQL replica of the Salesforce org, reachable through any SQLAlchemy URL."""
 
     url: str
-    batch_size: int = 50_000
-    overlap_hours: int = 24
 
     def reader(self) -> SqlCrmReader:
         return SqlCrmReader(self.url, batch_size=self.batch_size)
 
 
-class CalendarIcsResource(ConfigurableResource):
+class SalesforceApiResource(CrmResource):
+    """Salesforce's REST API, through a connected app's OAuth refresh token."""
+
+    login_url: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    api_version: str = "v60.0"
+
+    def reader(self) -> CrmReader:
+        from ingestion.salesforce_api import SalesforceApiReader, SalesforceSettings
+
+        settings = SalesforceSettings(
+            login_url=self.login_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.refresh_token,
+            api_version=self.api_version,
+        )
+        return SalesforceApiReader(settings, batch_size=min(self.batch_size, 10_000))
+
+
+class CalendarResource(ConfigurableResource):
+    """Any calendar source. Subclasses provide ``load(warehouse, window) -> CalendarLoadResult``,
+    writing the canonical raw calendar tables, and ``failure(result)``: the run's one error, if any."""
+
+    future_days: int = 90
+    max_occurrences_per_series: int = 1000
+
+
+class CalendarIcsResource(CalendarResource):
     """A folder of ICS exports, one file per mailbox."""
 
     directory: str
-    future_days: int = 90
-    max_occurrences_per_series: int = 1000
     workers: int = 0  # 0: one per CPU core
 
-    def worker_count(self) -> int:
-        return self.workers or (os.cpu_count() or 1)
+    def load(self, warehouse: Warehouse, window: ExpansionWindow) -> CalendarLoadResult:
+        return load_calendar_folder(
+            Path(self.directory),
+            warehouse,
+            window,
+            max_occurrences_per_series=self.max_occurrences_per_series,
+            workers=self.workers or (os.cpu_count() or 1),
+        )
+
+    def failure(self, result: CalendarLoadResult) -> SourceError | None:
+        return unreadable_files_error(result.errors)
+
+
+class GoogleCalendarResource(CalendarResource):
+    """Google Calendar v3: the primary calendar of each listed mailbox, synced with syncTokens."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    mailboxes: str  # comma-separated
+    api_url: str = "https://www.googleapis.com/calendar/v3"
+    token_url: str = "https://oauth2.googleapis.com/token"
+
+    def load(self, warehouse: Warehouse, window: ExpansionWindow) -> CalendarLoadResult:
+        from ingestion.google_calendar import (
+            GoogleCalendarClient,
+            GoogleCalendarSettings,
+            load_google_calendars,
+            normalize_mailboxes,
+        )
+
+        settings = GoogleCalendarSettings(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.refresh_token,
+            mailboxes=normalize_mailboxes(self.mailboxes.split(",")),
+            api_url=self.api_url,
+            token_url=self.token_url,
+        )
+        if not settings.mailboxes:
+            raise SourceError(
+                "google_calendar", "SALESOPS_GOOGLE_MAILBOXES lists no mailbox", rule="settings"
+            )
+        return load_google_calendars(GoogleCalendarClient(settings), settings.mailboxes, warehouse, window)
+
+    def failure(self, result: CalendarLoadResult) -> SourceError | None:
+        from ingestion.google_calendar import google_sync_error
+
+        return google_sync_error(result.errors)
+
+
+def crm_resource() -> CrmResource:
+    """The CRM source named by SALESOPS_CRM_SOURCE: sql (default) or salesforce."""
+    common = {
+        "batch_size": EnvVar.int("SALESOPS_CRM_BATCH_SIZE"),
+        "overlap_hours": EnvVar.int("SALESOPS_CRM_OVERLAP_HOURS"),
+    }
+    source = os.environ.get("SALESOPS_CRM_SOURCE", "sql")
+    if source == "salesforce":
+        return SalesforceApiResource(
+            login_url=EnvVar("SALESOPS_SALESFORCE_LOGIN_URL"),
+            client_id=EnvVar("SALESOPS_SALESFORCE_CLIENT_ID"),
+            client_secret=EnvVar("SALESOPS_SALESFORCE_CLIENT_SECRET"),
+            refresh_token=EnvVar("SALESOPS_SALESFORCE_REFRESH_TOKEN"),
+            api_version=os.environ.get("SALESOPS_SALESFORCE_API_VERSION", "v60.0"),
+            **common,
+        )
+    if source != "sql":
+        raise ValueError(f"SALESOPS_CRM_SOURCE must be 'sql' or 'salesforce', not {source!r}")
+    return CrmSqlResource(url=EnvVar("SALESOPS_CRM_URL"), **common)
+
+
+def calendar_resource() -> CalendarResource:
+    """The calendar source named by SALESOPS_CALENDAR_SOURCE: ics (default) or google."""
+    common = {
+        "future_days": EnvVar.int("SALESOPS_CALENDAR_FUTURE_DAYS"),
+        "max_occurrences_per_series": EnvVar.int("SALESOPS_CALENDAR_MAX_OCCURRENCES"),
+    }
+    source = os.environ.get("SALESOPS_CALENDAR_SOURCE", "ics")
+    if source == "google":
+        return GoogleCalendarResource(
+            client_id=EnvVar("SALESOPS_GOOGLE_CLIENT_ID"),
+            client_secret=EnvVar("SALESOPS_GOOGLE_CLIENT_SECRET"),
+            refresh_token=EnvVar("SALESOPS_GOOGLE_REFRESH_TOKEN"),
+            mailboxes=EnvVar("SALESOPS_GOOGLE_MAILBOXES"),
+            api_url=os.environ.get("SALESOPS_GOOGLE_API_URL", "https://www.googleapis.com/calendar/v3"),
+            token_url=os.environ.get("SALESOPS_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+            **common,
+        )
+    if source != "ics":
+        raise ValueError(f"SALESOPS_CALENDAR_SOURCE must be 'ics' or 'google', not {source!r}")
+    return CalendarIcsResource(directory=EnvVar("SALESOPS_CALENDAR_DIR"), **common)

@@ -1,7 +1,6 @@
 """Ingestion assets: one per CRM table and one for the calendar folder, written into schema raw."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -16,17 +15,12 @@ from dagster import (
 )
 
 from ingestion.calendar_ics import ExpansionWindow
-from ingestion.calendar_load import (
-    ATTENDEES_TABLE,
-    OCCURRENCES_TABLE,
-    load_calendar_folder,
-    unreadable_files_error,
-)
+from ingestion.calendar_load import ATTENDEES_TABLE, OCCURRENCES_TABLE
 from ingestion.contract import CRM_TABLES, raw_table_name
 from ingestion.crm_load import load_crm_table
 from ingestion.errors import SourceError
 from orchestration import settings
-from orchestration.resources import CalendarIcsResource, CrmSqlResource, WarehouseResource
+from orchestration.resources import CalendarResource, CrmResource, WarehouseResource
 
 INGESTION_GROUP = "ingestion"
 INGESTION_OWNERS = ["team:data-engineering"]
@@ -51,9 +45,9 @@ def _build_crm_asset(crm_table: str) -> AssetsDefinition:
         ),
     )
     def crm_table_asset(
-        context: AssetExecutionContext, crm: CrmSqlResource, warehouse: WarehouseResource
+        context: AssetExecutionContext, crm: CrmResource, warehouse: WarehouseResource
     ) -> MaterializeResult:
-        reader = crm.reader()
+        reader = crm.reader()  # type: ignore[attr-defined]
         try:
             result = load_crm_table(
                 reader,
@@ -105,9 +99,9 @@ def expansion_window(history_start: datetime | None, as_of: date, future_days: i
     )
 
 
-def crm_history_start(crm: CrmSqlResource, context: AssetExecutionContext) -> datetime | None:
+def crm_history_start(crm: CrmResource, context: AssetExecutionContext) -> datetime | None:
     """Where the CRM's history starts, read from the source so calendars never wait on CRM loads."""
-    reader = crm.reader()
+    reader = crm.reader()  # type: ignore[attr-defined]
     try:
         return reader.earliest_created_at()
     except SourceError as error:
@@ -138,23 +132,17 @@ def crm_history_start(crm: CrmSqlResource, context: AssetExecutionContext) -> da
 )
 def calendar_assets(
     context: AssetExecutionContext,
-    calendar: CalendarIcsResource,
-    crm: CrmSqlResource,
+    calendar: CalendarResource,
+    crm: CrmResource,
     warehouse: WarehouseResource,
 ):
     store = warehouse.warehouse()
     window = expansion_window(crm_history_start(crm, context), settings.as_of(), calendar.future_days)
     try:
-        result = load_calendar_folder(
-            Path(calendar.directory),
-            store,
-            window,
-            max_occurrences_per_series=calendar.max_occurrences_per_series,
-            workers=calendar.worker_count(),
-        )
+        result = calendar.load(store, window)  # type: ignore[attr-defined]
     except SourceError as error:
         raise Failure(description=str(error), allow_retries=False) from None
-    error = unreadable_files_error(result.errors)
+    error = calendar.failure(result)  # type: ignore[attr-defined]
     if error is not None:
         raise Failure(description=str(error), allow_retries=False)
     context.log.info(

@@ -1,0 +1,255 @@
+"""The sales forecast and its backtest as one Dagster asset: staging tables in, four mart tables out.
+
+The logic lives in ``orchestration.forecasting`` (pure pandas); this module reads the warehouse,
+runs it, and replaces the mart tables in one transaction. docs/metrics.md ("Sales forecast")
+defines every column.
+"""
+
+import os
+from collections.abc import Iterator
+
+import duckdb
+import pandas as pd
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from orchestration import settings
+from orchestration.forecasting import (
+    ACCURACY_COLUMNS,
+    METHODS,
+    PROBABILITY_COLUMNS,
+    SALES_FORECAST_COLUMNS,
+    SUMMARY_COLUMNS,
+    ForecastInputs,
+    ForecastResult,
+    build_forecast,
+)
+from orchestration.resources import WarehouseResource
+
+MARTS_SCHEMA = "marts"
+FORECAST_OWNERS = ["team:sales-analysts"]
+FISCAL_YEAR_START_ENV = "SALESOPS_FISCAL_YEAR_START_MONTH"
+
+SALES_FORECAST_KEY = AssetKey([MARTS_SCHEMA, "sales_forecast"])
+FORECAST_ACCURACY_KEY = AssetKey([MARTS_SCHEMA, "forecast_accuracy"])
+FORECAST_ACCURACY_SUMMARY_KEY = AssetKey([MARTS_SCHEMA, "forecast_accuracy_summary"])
+FORECAST_PROBABILITIES_KEY = AssetKey([MARTS_SCHEMA, "forecast_stage_probabilities"])
+
+UPSTREAM_KEYS = [
+    AssetKey(["staging", "stg_salesforce__opportunities"]),
+    AssetKey(["staging", "stg_salesforce__opportunity_history"]),
+    AssetKey(["staging", "stg_salesforce__users"]),
+    AssetKey(["staging", "stg_salesforce__user_roles"]),
+    AssetKey(["reference", "opportunity_stages"]),
+]
+
+_SQL_TYPES = {
+    "level": "VARCHAR",
+    "member": "VARCHAR",
+    "method": "VARCHAR",
+    "stage_name": "VARCHAR",
+    "probability_source": "VARCHAR",
+    "month_start": "DATE",
+    "window_start": "DATE",
+    "window_end": "DATE",
+    "as_of": "DATE",
+    "months": "INTEGER",
+    "observations": "BIGINT",
+    "won_in_month": "BIGINT",
+    "close_offset": "INTEGER",
+    "month_offset": "INTEGER",
+}  # every other column is DOUBLE
+
+# table name -> (columns, ORDER BY)
+TABLES = {
+    "sales_forecast": (SALES_FORECAST_COLUMNS, "level, member, month_start"),
+    "forecast_accuracy": (ACCURACY_COLUMNS, "level, member, method, month_start"),
+    "forecast_accuracy_summary": (SUMMARY_COLUMNS, "level, method"),
+    "forecast_stage_probabilities": (
+        PROBABILITY_COLUMNS,
+        "level, member, stage_name, close_offset, month_offset",
+    ),
+}
+
+INPUT_QUERIES = {
+    "history": """
+        SELECT opportunity_history_id, opportunity_id, stage_name, amount, probability,
+               forecast_category, close_date, created_at
+        FROM staging.stg_salesforce__opportunity_history
+        ORDER BY created_at, opportunity_history_id""",
+    "opportunities": """
+        SELECT opportunity_id, owner_id, amount, is_won, close_date, created_at
+        FROM staging.stg_salesforce__opportunities""",
+    "users": "SELECT rep_id, user_role_id FROM staging.stg_salesforce__users",
+    "roles": "SELECT user_role_id, role_name FROM staging.stg_salesforce__user_roles",
+    "stages": "SELECT stage_name, is_closed, is_won, default_probability FROM reference.opportunity_stages",
+}
+
+
+def fiscal_year_start_month() -> int:
+    """SALESOPS_FISCAL_YEAR_START_MONTH (1-12, default 1: calendar quarters)."""
+    value = os.environ.get(FISCAL_YEAR_START_ENV, "").strip() or "1"
+    if not value.isdigit() or not 1 <= int(value) <= 12:
+        raise ValueError(f"{FISCAL_YEAR_START_ENV} must be a month number 1-12, not {value!r}")
+    return int(value)
+
+
+def read_inputs(connection: duckdb.DuckDBPyConnection) -> ForecastInputs:
+    frames = {name: connection.execute(query).df() for name, query in INPUT_QUERIES.items()}
+    return ForecastInputs.build(
+        frames.pop("history"), frames.pop("opportunities"), frames["stages"], frames["users"], frames["roles"]
+    )
+
+
+def _select_list(columns: list[str]) -> str:
+    return ", ".join(
+        f'CAST("{column}" AS {_SQL_TYPES.get(column, "DOUBLE")}) AS "{column}"' for column in columns
+    )
+
+
+def write_tables(connection: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> None:
+    """Build each table as ``<name>__new`` and swap all of them in, in one transaction."""
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {MARTS_SCHEMA}")
+    connection.begin()
+    try:
+        for name, frame in frames.items():
+            columns, order = TABLES[name]
+            connection.register("_forecast_frame", frame.loc[:, columns])
+            try:
+                connection.execute(
+                    f"CREATE OR REPLACE TABLE {MARTS_SCHEMA}.{name}__new AS "
+                    f"SELECT {_select_list(columns)} FROM _forecast_frame ORDER BY {order}"
+                )
+            finally:
+                connection.unregister("_forecast_frame")
+        for name in frames:
+            connection.execute(f"DROP TABLE IF EXISTS {MARTS_SCHEMA}.{name}")
+            connection.execute(f"ALTER TABLE {MARTS_SCHEMA}.{name}__new RENAME TO {name}")
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+def read_method_mape(connection: duckdb.DuckDBPyConnection, level: str = "org") -> dict[str, float]:
+    """Each method's MAPE at ``level`` from the last backtest (for the run summary); {} before one."""
+    found = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [MARTS_SCHEMA, "forecast_accuracy_summary"],
+    ).fetchone()
+    if not found or not found[0]:
+        return {}
+    rows = connection.execute(
+        f"SELECT method, mape FROM {MARTS_SCHEMA}.forecast_accuracy_summary "
+        "WHERE level = ? AND mape IS NOT NULL",
+        [level],
+    ).fetchall()
+    values = {method: float(mape) for method, mape in rows}
+    return {method: values[method] for method in METHODS if method in values}
+
+
+def _spec(key: AssetKey, description: str) -> AssetSpec:
+    return AssetSpec(
+        key,
+        description=description,
+        deps=UPSTREAM_KEYS,
+        group_name="marts",
+        owners=FORECAST_OWNERS,
+        kinds={"python", "duckdb"},
+    )
+
+
+@multi_asset(
+    specs=[
+        _spec(
+            SALES_FORECAST_KEY,
+            "Forecast per rep, team and org for each month of the as_of quarter and the next: closed, "
+            "commit, best case, weighted and calibrated pipeline, run rate, forecast and its 80% interval.",
+        ),
+        _spec(
+            FORECAST_ACCURACY_KEY,
+            "Backtest of the last 8 completed months: each method's forecast from the pipeline as it stood "
+            "on the month's first day, against actual bookings (error, absolute percentage error).",
+        ),
+        _spec(
+            FORECAST_ACCURACY_SUMMARY_KEY,
+            "MAPE and bias of each forecast method per level over the backtest months.",
+        ),
+        _spec(
+            FORECAST_PROBABILITIES_KEY,
+            "Calibrated probabilities behind the forecast: per stage, close-date offset and month offset, "
+            "org-wide and per team, with their observation counts.",
+        ),
+    ],
+    name="sales_forecast_assets",
+)
+def sales_forecast_assets(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[MaterializeResult]:
+    """Reads staging, runs the backtest and the forecast in pandas, and swaps in the four tables."""
+    as_of = settings.as_of()
+    fiscal_start = fiscal_year_start_month()
+    with warehouse.warehouse().connect() as connection:
+        inputs = read_inputs(connection)
+        result = build_forecast(inputs, as_of, fiscal_year_start_month=fiscal_start)
+        del inputs
+        frames = _frames(result)
+        write_tables(connection, frames)
+    org = result.summary.loc[result.summary["level"] == "org"].set_index("method")
+    mape = {f"mape_{method}": _number(org["mape"].get(method)) for method in METHODS}
+    bias = {f"bias_{method}": _number(org["bias"].get(method)) for method in METHODS}
+    context.log.info(
+        "forecast backtest (org MAPE): " + ", ".join(f"{name}={value}" for name, value in mape.items())
+    )
+    shared = {"as_of": as_of.isoformat(), "fiscal_year_start_month": fiscal_start}
+    yield MaterializeResult(
+        asset_key=SALES_FORECAST_KEY,
+        metadata={**shared, "dagster/row_count": len(frames["sales_forecast"]), **mape},
+    )
+    yield MaterializeResult(
+        asset_key=FORECAST_ACCURACY_KEY,
+        metadata={
+            **shared,
+            "dagster/row_count": len(frames["forecast_accuracy"]),
+            "backtest_months": int(result.summary["months"].max()) if len(result.summary) else 0,
+            **mape,
+            **bias,
+        },
+    )
+    yield MaterializeResult(
+        asset_key=FORECAST_ACCURACY_SUMMARY_KEY,
+        metadata={
+            **shared,
+            "dagster/row_count": len(frames["forecast_accuracy_summary"]),
+            "summary": MetadataValue.md(_summary_markdown(result.summary)),
+            **mape,
+        },
+    )
+    yield MaterializeResult(
+        asset_key=FORECAST_PROBABILITIES_KEY,
+        metadata={**shared, "dagster/row_count": len(frames["forecast_stage_probabilities"])},
+    )
+
+
+def _frames(result: ForecastResult) -> dict[str, pd.DataFrame]:
+    return {
+        "sales_forecast": result.sales_forecast,
+        "forecast_accuracy": result.accuracy,
+        "forecast_accuracy_summary": result.summary,
+        "forecast_stage_probabilities": result.probabilities,
+    }
+
+
+def _number(value: object) -> float | None:
+    """A float for metadata; None (shown empty) when the backtest could not score the method."""
+    if value is None or pd.isna(value):
+        return None
+    return round(float(value), 4)
+
+
+def _summary_markdown(summary: pd.DataFrame) -> str:
+    lines = ["| level | method | MAPE | bias | scored |", "|---|---|---|---|---|"]
+    for row in summary.itertuples(index=False):
+        mape = "" if pd.isna(row.mape) else f"{row.mape:.1%}"
+        bias = "" if pd.isna(row.bias) else f"{row.bias:+.1%}"
+        lines.append(f"| {row.level} | {row.method} | {mape} | {bias} | {row.observations} |")
+    return "\n".join(lines)
