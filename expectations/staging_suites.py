@@ -7,6 +7,7 @@ marts. Referential integrity and hygiene rules warn; the coordinators' worklist
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 USERS = "staging.stg_salesforce__users"
 ACCOUNTS = "staging.stg_salesforce__accounts"
-MAX_OCCURRENCES_PER_SERIES = 1000
 
 
 def _keys(prefix: str, column: str) -> list[ExpectationSpec]:
@@ -135,7 +135,13 @@ def _quotas() -> list[ExpectationSpec]:
     ]
 
 
+def max_occurrences_per_series() -> int:
+    """The same cap the calendar readers expand series to (SALESOPS_CALENDAR_MAX_OCCURRENCES)."""
+    return int(os.environ.get("SALESOPS_CALENDAR_MAX_OCCURRENCES", "1000"))
+
+
 def _calendar_events() -> list[ExpectationSpec]:
+    limit = max_occurrences_per_series()
     return [
         *_keys("calendar_event", "event_occurrence_id"),
         rows_query(
@@ -147,9 +153,8 @@ def _calendar_events() -> list[ExpectationSpec]:
         rows_query(
             "stg_calendar_occurrences_per_series_bounded",
             "warning",
-            f"SELECT uid, count(*) AS occurrences FROM {{batch}} GROUP BY uid "
-            f"HAVING count(*) > {MAX_OCCURRENCES_PER_SERIES}",
-            f"A recurring series has at most {MAX_OCCURRENCES_PER_SERIES} occurrences in the window",
+            f"SELECT uid, count(*) AS occurrences FROM {{batch}} GROUP BY uid HAVING count(*) >= {limit}",
+            f"A recurring series stays below the expansion cap of {limit} occurrences (else it was cut off)",
         ),
     ]
 

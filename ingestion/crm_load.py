@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -87,7 +88,7 @@ def load_crm_table(
                 connection, raw_table, keyed, ID_COLUMN, batch_id, sync_started, table_was_empty
             )
             _record_rejects(connection, contract_table, rejected, batch_id, sync_started)
-            cursor = _advance(cursor, keyed, sync_started)
+            cursor = _advance(connection, cursor, keyed, sync_started)
             warehouse.set_cursor(connection, SOURCE_NAME, raw_table, cursor)
             warehouse.record_batch(connection, batch_id, SOURCE_NAME, raw_table, batch.num_rows)
             connection.commit()
@@ -115,11 +116,24 @@ def _split_missing_ids(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
     return batch.filter(pc.invert(missing)), batch.filter(missing)
 
 
-def _advance(cursor: datetime | None, batch: pa.Table, sync_started: datetime) -> datetime | None:
-    """The newest SystemModstamp seen, never past the moment this sync started."""
+def _advance(
+    connection: duckdb.DuckDBPyConnection, cursor: datetime | None, batch: pa.Table, sync_started: datetime
+) -> datetime | None:
+    """The newest parseable SystemModstamp seen, never past the moment this sync started.
+
+    Parsed rather than compared as text: an impossible date such as 2026-13-01 sorts after every
+    real one as text, and must not stop the cursor from moving (its record is quarantined).
+    """
     if batch.num_rows == 0:
         return cursor
-    newest = parse_source_datetime(pc.max(batch.column(MODSTAMP_COLUMN)).as_py())
+    connection.register("_cursor_batch", batch.select([MODSTAMP_COLUMN]))
+    try:
+        row = connection.execute(
+            f"SELECT max(timezone('UTC', try_cast({MODSTAMP_COLUMN} AS TIMESTAMPTZ))) FROM _cursor_batch"
+        ).fetchone()
+    finally:
+        connection.unregister("_cursor_batch")
+    newest = row[0] if row else None
     if newest is None:
         return cursor
     newest = min(newest, sync_started)

@@ -182,3 +182,11 @@ def test_rows_without_id_go_to_load_rejects_once(crm: Path, warehouse: Warehouse
 )
 def test_parse_source_datetime(text: str, expected: datetime | None) -> None:
     assert parse_source_datetime(text) == expected
+
+
+def test_unparseable_modstamp_does_not_stop_the_cursor(crm: Path, warehouse: Warehouse) -> None:
+    # As text, 2026-13-01 sorts after every real date; the cursor must still come from real dates.
+    insert_rows(crm, "lead", [lead("00Q1", "2024-01-05T00:00:00Z"), lead("00Q2", "2026-13-01T00:00:00Z")])
+    result = load(crm, warehouse)
+    assert result.cursor_after == datetime(2024, 1, 5)
+    assert result.rows_in_raw == 2

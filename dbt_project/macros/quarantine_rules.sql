@@ -50,6 +50,8 @@
             created, modstamp,
             {'rule': 'actual_cost_not_a_number', 'condition': invalid_number('actualcost'), 'columns': ['actualcost']},
             {'rule': 'actual_cost_negative', 'condition': negative_number('actualcost'), 'columns': ['actualcost']},
+            {'rule': 'budgeted_cost_not_a_number', 'condition': invalid_number('budgetedcost'), 'columns': ['budgetedcost']},
+            {'rule': 'budgeted_cost_negative', 'condition': negative_number('budgetedcost'), 'columns': ['budgetedcost']},
         ],
         'forecastingquota': [
             modstamp,
