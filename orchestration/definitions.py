@@ -13,6 +13,7 @@ from orchestration.assets.dbt import dbt_mart_models, dbt_project, dbt_staging_m
 from orchestration.assets.ingestion import ingestion_assets  # noqa: E402
 from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
+from orchestration.checks.mart_freshness import mart_freshness_checks, mart_freshness_sensor  # noqa: E402
 from orchestration.checks.table_health import table_health_checks  # noqa: E402
 from orchestration.jobs import nightly_job  # noqa: E402
 from orchestration.resources import WarehouseResource, calendar_resource, crm_resource  # noqa: E402
@@ -21,10 +22,10 @@ from orchestration.sensors import alert_on_nightly_failure  # noqa: E402
 
 defs = Definitions(
     assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models, serving_marts],
-    asset_checks=[*integrity_checks, *table_health_checks],
+    asset_checks=[*integrity_checks, *table_health_checks, *mart_freshness_checks],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
-    sensors=[alert_on_nightly_failure],
+    sensors=[alert_on_nightly_failure, mart_freshness_sensor],
     resources={
         "warehouse": WarehouseResource(path=EnvVar("SALESOPS_WAREHOUSE")),
         "crm": crm_resource(),

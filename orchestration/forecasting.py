@@ -192,10 +192,21 @@ def backtest_months(as_of: date, count: int = BACKTEST_MONTHS) -> list[pd.Timest
 # ------------------------------------------------------------------------------------- inputs
 
 
+def as_category(values: pd.Series) -> pd.Series:
+    """The values as a categorical with text categories (one copy of each distinct value)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("string").astype("category")
+    return values.cat.rename_categories(values.cat.categories.astype("string"))
+
+
 def normalize_forecast_category(values: pd.Series) -> pd.Series:
-    """History's API values (BestCase, Forecast) and the opportunity's labels, as labels."""
-    text = values.astype("string").str.strip()
-    return text.map(lambda value: FORECAST_CATEGORY_LABELS.get(value, value), na_action="ignore")
+    """History's API values (BestCase, Forecast) and the opportunity's labels, as labels (categorical)."""
+    values = as_category(values)
+    labels = [FORECAST_CATEGORY_LABELS.get(text.strip(), text.strip()) for text in values.cat.categories]
+    distinct = list(dict.fromkeys(labels))
+    lookup = np.array([*(distinct.index(label) for label in labels), -1], dtype=np.int64)  # code -1 = missing
+    codes = lookup[values.cat.codes.to_numpy()]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=distinct), index=values.index)
 
 
 def rep_teams(users: pd.DataFrame, roles: pd.DataFrame) -> pd.DataFrame:
@@ -217,21 +228,27 @@ class HistoryIndex:
     """
 
     def __init__(self, history: pd.DataFrame) -> None:
-        frame = history.loc[:, HISTORY_COLUMNS].copy()
-        frame["created_at"] = pd.to_datetime(frame["created_at"]).astype("datetime64[ns]")
-        frame["close_date"] = pd.to_datetime(frame["close_date"]).astype("datetime64[ns]")
-        frame["amount"] = pd.to_numeric(frame["amount"]).astype("float64")
-        frame["probability"] = pd.to_numeric(frame["probability"]).astype("float64")
-        frame["opportunity_history_id"] = frame["opportunity_history_id"].astype("string")
-        frame = frame.dropna(subset=["created_at", "opportunity_id"])
-        frame = frame.sort_values(["created_at", "opportunity_history_id"], kind="stable", ignore_index=True)
-        frame["opportunity_id"] = frame["opportunity_id"].astype("string").astype("category")
-        frame["stage_name"] = frame["stage_name"].astype("string").astype("category")
-        frame["forecast_category"] = normalize_forecast_category(frame["forecast_category"]).astype(
-            "category"
+        frame = history.loc[:, HISTORY_COLUMNS]
+        frame = frame.loc[frame["created_at"].notna() & frame["opportunity_id"].notna()]
+        ids = frame["opportunity_history_id"]
+        if ids.dtype == object or isinstance(ids.dtype, pd.CategoricalDtype):
+            ids = ids.astype("string")  # compare ids as text; integer ranks of the ids work as well
+        order = np.lexsort(
+            (ids.to_numpy(), pd.to_datetime(frame["created_at"]).to_numpy(dtype="datetime64[ns]"))
         )
-        frame["close_month"] = month_start(frame["close_date"])
-        self.frame = frame.drop(columns=["opportunity_history_id"])
+        frame = frame.iloc[order]
+        self.frame = pd.DataFrame(
+            {
+                "opportunity_id": as_category(frame["opportunity_id"]),
+                "stage_name": as_category(frame["stage_name"]),
+                "amount": pd.to_numeric(frame["amount"]).astype("float64"),
+                "probability": pd.to_numeric(frame["probability"]).astype("float64"),
+                "forecast_category": normalize_forecast_category(frame["forecast_category"]),
+                "close_date": pd.to_datetime(frame["close_date"]).astype("datetime64[ns]"),
+                "created_at": pd.to_datetime(frame["created_at"]).astype("datetime64[ns]"),
+            }
+        ).reset_index(drop=True)
+        self.frame["close_month"] = month_start(self.frame["close_date"])
         self._created = self.frame["created_at"].to_numpy()
 
     def rows_before(self, at: pd.Timestamp) -> pd.DataFrame:
@@ -387,10 +404,24 @@ def calibrate(
         months_between(observations["won_month"], end) + observations["months_resolved"]
     )
     observations = observations.dropna(subset=["close_offset"])
+    # one row per distinct (team, stage, close offset, snapshot, outcome) with its count, then
+    # one copy of those per month offset: small however many opportunities there are
+    counted = (
+        observations.groupby(
+            ["team", "stage_name", "close_offset", "months_resolved", "won_offset"],
+            observed=True,
+            dropna=False,
+        )
+        .size()
+        .rename("count")
+        .reset_index()
+    )
     cells = [
-        observations.loc[observations["months_resolved"] > offset].assign(
+        counted.loc[counted["months_resolved"] > offset].assign(
             month_offset=offset,
-            success=lambda frame, offset=offset: frame["won_offset"].eq(offset).fillna(False).astype("int64"),
+            success=lambda frame, offset=offset: (
+                frame["won_offset"].eq(offset).fillna(False).astype("int64") * frame["count"]
+            ),
         )
         for offset in range(horizon)
     ]
@@ -403,8 +434,9 @@ def calibrate(
         [stage_names, range(-1, CLOSE_OFFSET_MAX + 1), range(horizon)], names=PROBABILITY_KEYS
     )
     org = (
-        cell_frame.groupby(PROBABILITY_KEYS, observed=True)["success"]
-        .agg(observations="size", won_in_month="sum")
+        cell_frame.groupby(PROBABILITY_KEYS, observed=True)[["count", "success"]]
+        .sum()
+        .set_axis(["observations", "won_in_month"], axis=1)
         .reindex(grid, fill_value=0)
         .reset_index()
     )
@@ -418,8 +450,9 @@ def calibrate(
     org["probability_source"] = np.where(has_rate, "org", np.where(on_time, "default", "none"))
 
     team = (
-        cell_frame.groupby(["team", *PROBABILITY_KEYS], observed=True)["success"]
-        .agg(observations="size", won_in_month="sum")
+        cell_frame.groupby(["team", *PROBABILITY_KEYS], observed=True)[["count", "success"]]
+        .sum()
+        .set_axis(["observations", "won_in_month"], axis=1)
         .reset_index()
         .rename(columns={"team": "member"})
     )

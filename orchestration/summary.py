@@ -53,6 +53,13 @@ class RunSummary:
         for name, rows in sorted(self.marts.items()):
             lines.append(f"  marts.{name:<36} {rows:>10} rows")
         lines.append(f"warehouse: {self.warehouse}")
+        data_dir = Path(self.warehouse).parent
+        for label, page in (
+            ("data quality docs (Great Expectations)", data_dir / "data_docs" / "index.html"),
+            ("dbt docs", data_dir / "dbt_docs" / "index.html"),
+        ):
+            if page.exists():
+                lines.append(f"{label}: {page}")
         lines.append(
             f"serving database for BI tools: {self.serving}"
             if self.serving

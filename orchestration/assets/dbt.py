@@ -1,7 +1,9 @@
 """The dbt project as Dagster assets: every model and seed an asset, every dbt test an asset check."""
 
 import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
@@ -65,5 +67,13 @@ def dbt_staging_models(context: AssetExecutionContext, dbt: DbtCliResource):
     name="dbt_mart_models",
 )
 def dbt_mart_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """Builds the metric marts and the quality models, running their dbt tests as asset checks."""
+    """Builds the metric marts and the quality models, running their dbt tests as asset checks,
+    then generates the dbt docs site beside the warehouse (data/dbt_docs/index.html)."""
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()
+    docs = dbt_docs_dir()
+    dbt.cli(["docs", "generate", "--target-path", str(docs), "--vars", json.dumps(dbt_vars())]).wait()
+    context.log.info(f"dbt docs: {docs / 'index.html'}")
+
+
+def dbt_docs_dir() -> Path:
+    return Path(os.environ["SALESOPS_WAREHOUSE"]).parent / "dbt_docs"
