@@ -10,6 +10,7 @@ from dagster import Definitions, EnvVar  # noqa: E402
 from dagster_dbt import DbtCliResource  # noqa: E402
 
 from orchestration.assets.dbt import dbt_mart_models, dbt_project, dbt_staging_models  # noqa: E402
+from orchestration.assets.forecast import sales_forecast_assets  # noqa: E402
 from orchestration.assets.ingestion import ingestion_assets  # noqa: E402
 from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
@@ -21,7 +22,7 @@ from orchestration.schedules import nightly_schedule  # noqa: E402
 from orchestration.sensors import alert_on_nightly_failure  # noqa: E402
 
 defs = Definitions(
-    assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models, serving_marts],
+    assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models, sales_forecast_assets, serving_marts],
     asset_checks=[*integrity_checks, *table_health_checks, *mart_freshness_checks],
     jobs=[nightly_job],
     schedules=[nightly_schedule],

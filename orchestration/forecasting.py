@@ -211,11 +211,9 @@ def normalize_forecast_category(values: pd.Series) -> pd.Series:
 
 def rep_teams(users: pd.DataFrame, roles: pd.DataFrame) -> pd.DataFrame:
     """One row per rep: ``rep_id, team`` (the role's name, ``(no team)`` without one)."""
-    teams = users.loc[:, ["rep_id", "user_role_id"]].merge(
-        roles.loc[:, ["user_role_id", "role_name"]].drop_duplicates("user_role_id"),
-        on="user_role_id",
-        how="left",
-    )
+    users = users.loc[:, ["rep_id", "user_role_id"]].astype("string")
+    roles = roles.loc[:, ["user_role_id", "role_name"]].astype("string").drop_duplicates("user_role_id")
+    teams = users.merge(roles, on="user_role_id", how="left")
     teams["team"] = teams["role_name"].astype("string").fillna(NO_TEAM)
     return teams.loc[:, ["rep_id", "team"]].drop_duplicates("rep_id").reset_index(drop=True)
 
@@ -228,26 +226,29 @@ class HistoryIndex:
     """
 
     def __init__(self, history: pd.DataFrame) -> None:
-        frame = history.loc[:, HISTORY_COLUMNS]
-        frame = frame.loc[frame["created_at"].notna() & frame["opportunity_id"].notna()]
-        ids = frame["opportunity_history_id"]
+        created = pd.to_datetime(history["created_at"]).to_numpy(dtype="datetime64[ns]")
+        ids = history["opportunity_history_id"]
         if ids.dtype == object or isinstance(ids.dtype, pd.CategoricalDtype):
             ids = ids.astype("string")  # compare ids as text; integer ranks of the ids work as well
-        order = np.lexsort(
-            (ids.to_numpy(), pd.to_datetime(frame["created_at"]).to_numpy(dtype="datetime64[ns]"))
-        )
-        frame = frame.iloc[order]
+        order = np.lexsort((ids.to_numpy(), created))
+        known = ~np.isnat(created) & history["opportunity_id"].notna().to_numpy()
+        order = order[known[order]]
+        del ids, known
+
+        def column(name: str) -> pd.Series:  # one column at a time: no second copy of the table
+            return history[name].iloc[order].reset_index(drop=True)
+
         self.frame = pd.DataFrame(
             {
-                "opportunity_id": as_category(frame["opportunity_id"]),
-                "stage_name": as_category(frame["stage_name"]),
-                "amount": pd.to_numeric(frame["amount"]).astype("float64"),
-                "probability": pd.to_numeric(frame["probability"]).astype("float64"),
-                "forecast_category": normalize_forecast_category(frame["forecast_category"]),
-                "close_date": pd.to_datetime(frame["close_date"]).astype("datetime64[ns]"),
-                "created_at": pd.to_datetime(frame["created_at"]).astype("datetime64[ns]"),
+                "opportunity_id": as_category(column("opportunity_id")),
+                "stage_name": as_category(column("stage_name")),
+                "amount": pd.to_numeric(column("amount")).astype("float64"),
+                "probability": pd.to_numeric(column("probability")).astype("float64"),
+                "forecast_category": normalize_forecast_category(column("forecast_category")),
+                "close_date": pd.to_datetime(column("close_date")).astype("datetime64[ns]"),
+                "created_at": pd.Series(created[order]),
             }
-        ).reset_index(drop=True)
+        )
         self.frame["close_month"] = month_start(self.frame["close_date"])
         self._created = self.frame["created_at"].to_numpy()
 

@@ -25,6 +25,7 @@ class RunSummary:
     planted: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     serving: str | None = None
+    forecast_mape: dict[str, float] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [f"salesops nightly run: {'succeeded' if self.success else 'FAILED'}"]
@@ -49,6 +50,10 @@ class RunSummary:
             for name, count in sorted(self.hygiene.items()):
                 truth = f" ({self.planted[name]})" if name in self.planted else ""
                 lines.append(f"  {name:<48} {count:>10}{truth}")
+        if self.forecast_mape:
+            lines.append("forecast backtest, org-level MAPE over the last 8 completed months:")
+            for method, mape in self.forecast_mape.items():
+                lines.append(f"  {method:<48} {mape:>10.1%}")
         lines.append(f"marts built: {len(self.marts)}")
         for name, rows in sorted(self.marts.items()):
             lines.append(f"  marts.{name:<36} {rows:>10} rows")
@@ -116,6 +121,7 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
     summary.marts = mart_row_counts(Path(warehouse_path))
     summary.quarantine, summary.hygiene = quality_counts(Path(warehouse_path))
     summary.planted = planted_defects()
+    summary.forecast_mape = forecast_mape(Path(warehouse_path))
     return summary
 
 
@@ -146,6 +152,15 @@ def quality_counts(warehouse_path: Path) -> tuple[dict[str, int], dict[str, int]
                 ).fetchall()
             )
     return quarantine, hygiene
+
+
+def forecast_mape(warehouse_path: Path) -> dict[str, float]:
+    from orchestration.assets.forecast import read_method_mape
+
+    if not warehouse_path.exists():
+        return {}
+    with Warehouse(warehouse_path).connect(read_only=True) as connection:
+        return read_method_mape(connection)
 
 
 def planted_defects() -> dict[str, int]:

@@ -185,3 +185,6 @@ def test_summary_reports_planted_defects_and_quarantine(pipeline_run: PipelineRu
     for name, count in planted.items():
         assert f"{name:<48} {count:>10} ({count})" in text
     assert "quarantined records: 0" in text
+    assert set(summary.forecast_mape) == {"weighted_pipeline", "commit", "best_case", "calibrated"}
+    for method, mape in summary.forecast_mape.items():
+        assert f"{method:<48} {mape:>10.1%}" in text

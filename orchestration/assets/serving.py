@@ -16,6 +16,7 @@ MART_KEYS = [
         "stage_conversion", "pipeline_coverage", "pipeline_snapshots", "sales_velocity", "rep_activity",
         "onboarding_progress", "campaign_efficiency", "customer_segments", "fct_opportunities",
         "dim_reps", "dim_accounts", "crm_data_quality", "crm_data_quality_history",
+        "sales_forecast", "forecast_accuracy", "forecast_accuracy_summary", "forecast_stage_probabilities",
     )
 ]  # fmt: skip
 
