@@ -58,3 +58,21 @@ def test_reader_in_a_loop_through_a_full_run_sees_no_error_and_no_partial_read(
     assert len(outcome["run_ids"]) == 2  # the old publication, then the new one
     assert outcome["run_ids"][1] == result.run_id
     assert elapsed < 300
+
+
+def test_run_summary_is_attached_to_the_publication_for_the_ui(pipeline_run: PipelineRun) -> None:
+    (event,) = [
+        e
+        for e in pipeline_run.second.get_asset_materialization_events()
+        if e.materialization.asset_key.to_user_string() == "serving/marts"
+    ]
+    summary = event.materialization.metadata["run_summary"].value
+    evaluations = pipeline_run.second.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+    assert f"**checks**: {len(evaluations) - len(failed)} passed, {len(failed)} failed" in summary
+    assert "**quarantined records**: 0" in summary
+    for name, rows in table_counts(pipeline_run.warehouse).items():
+        if name.startswith("marts."):
+            assert f"| {name.removeprefix('marts.')} | {rows} |" in summary
+    task_rows = pipeline_run.counts_after_second["raw.salesforce_task"]
+    assert f"| raw/salesforce_task | {task_rows} |" in summary
