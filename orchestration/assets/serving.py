@@ -22,6 +22,9 @@ MART_KEYS = [
 ]  # fmt: skip
 
 
+FRESHNESS_CHECK_NAME = "freshness_check"
+
+
 def serving_path() -> Path:
     return Path(os.environ["SALESOPS_SERVING_PATH"])
 
