@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource  # noqa: E402
 from orchestration.assets.dbt import dbt_mart_models, dbt_project, dbt_staging_models  # noqa: E402
 from orchestration.assets.forecast import sales_forecast_assets  # noqa: E402
 from orchestration.assets.ingestion import ingestion_assets  # noqa: E402
+from orchestration.assets.report import serving_report  # noqa: E402
 from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
 from orchestration.checks.mart_freshness import mart_freshness_checks, mart_freshness_sensor  # noqa: E402
@@ -22,7 +23,14 @@ from orchestration.schedules import nightly_schedule  # noqa: E402
 from orchestration.sensors import alert_on_nightly_failure  # noqa: E402
 
 defs = Definitions(
-    assets=[*ingestion_assets, dbt_staging_models, dbt_mart_models, sales_forecast_assets, serving_marts],
+    assets=[
+        *ingestion_assets,
+        dbt_staging_models,
+        dbt_mart_models,
+        sales_forecast_assets,
+        serving_marts,
+        serving_report,
+    ],
     asset_checks=[*integrity_checks, *table_health_checks, *mart_freshness_checks],
     jobs=[nightly_job],
     schedules=[nightly_schedule],

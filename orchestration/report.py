@@ -862,20 +862,26 @@ def response_section(marts: Marts, reps: Reps, as_of: date) -> Section:
         "whole window).",
     )
     where = "WHERE created_at >= ? AND created_at < ?"
+    # bin -1: never answered; bin i: RESPONSE_BINS[i] <= business minutes < RESPONSE_BINS[i + 1]
+    bins = " ".join(
+        f"WHEN business_response_minutes < {high} THEN {index}"
+        for index, high in enumerate(RESPONSE_BINS[1:])
+    )
     histogram = marts.rows(
         "lead_response_times",
-        "SELECT business_response_minutes AS minutes, is_responded FROM lead_response_times " + where,
+        "SELECT CASE WHEN NOT coalesce(is_responded, false) OR business_response_minutes IS NULL THEN -1 "
+        f"{bins} ELSE {len(RESPONSE_BINS) - 1} END AS bin, count(*) AS leads FROM lead_response_times "
+        + where
+        + " GROUP BY 1",
         [start, end],
     )
     counts = [0] * len(RESPONSE_BINS)
     unanswered = 0
     for row in histogram:
-        minutes = _number(row["minutes"])
-        if not row["is_responded"] or minutes is None:
-            unanswered += 1
-            continue
-        index = max(i for i, low in enumerate(RESPONSE_BINS) if minutes >= low) if minutes >= 0 else 0
-        counts[index] += 1
+        if row["bin"] < 0:
+            unanswered += int(row["leads"])
+        else:
+            counts[row["bin"]] += int(row["leads"])
     categories = [(_bin_label(i), _bin_label(i)) for i in range(len(RESPONSE_BINS))]
     categories.append((NOT_RESPONDED, NOT_RESPONDED))
     values: Values = {

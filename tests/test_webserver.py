@@ -84,6 +84,7 @@ def test_webserver_loads_every_asset_check_schedule_and_sensor(tmp_path: Path) -
     assert repository["schedules"] == [
         {"name": "nightly_at_0200", "cronSchedule": "0 2 * * *", "scheduleState": {"status": "RUNNING"}}
     ]
-    assert repository["sensors"] == [
-        {"name": "alert_on_nightly_failure", "sensorState": {"status": "RUNNING"}}
+    assert sorted(repository["sensors"], key=lambda sensor: sensor["name"]) == [
+        {"name": "alert_on_nightly_failure", "sensorState": {"status": "RUNNING"}},
+        {"name": "mart_freshness_sensor", "sensorState": {"status": "RUNNING"}},
     ]
