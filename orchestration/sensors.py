@@ -4,20 +4,13 @@ from dagster import DefaultSensorStatus, RunFailureSensorContext, SkipReason, ru
 
 from orchestration.alerts import deliver, failure_alert
 from orchestration.jobs import nightly_job
+from orchestration.summary import step_failure_message
 
 
 def _failed_steps(context: RunFailureSensorContext) -> list[tuple[str, str]]:
-    steps = []
-    for event in context.get_step_failure_events():
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            message = data.user_failure_data.description
-        elif data.error is not None:
-            message = data.error.message.strip().splitlines()[0]
-        else:
-            message = "failed"
-        steps.append((event.step_key or "?", message))
-    return steps
+    return [
+        (event.step_key or "?", step_failure_message(event)) for event in context.get_step_failure_events()
+    ]
 
 
 @run_failure_sensor(

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import ExecuteInProcessResult
+from dagster import DagsterEvent, ExecuteInProcessResult
 
 from ingestion.warehouse import Warehouse
 
@@ -73,17 +73,21 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def step_failure_message(event: DagsterEvent) -> str:
+    """One line for a failed step: our own error's text, or the innermost exception's first line."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    if data.error is not None:
+        return f"step {event.step_key}: {_root_cause(data.error)}"
+    return f"step {event.step_key} failed"
+
+
 def failure_messages(result: ExecuteInProcessResult) -> list[str]:
     """One line per distinct failure (a source that is down fails every table the same way)."""
     messages: list[str] = []
     for event in result.get_step_failure_events():
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            message = data.user_failure_data.description
-        elif data.error is not None:
-            message = f"step {event.step_key}: {_root_cause(data.error)}"
-        else:
-            message = f"step {event.step_key} failed"
+        message = step_failure_message(event)
         if message not in messages:
             messages.append(message)
     return messages
@@ -125,27 +129,20 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
     return summary
 
 
-def _has_table(connection: object, schema: str, table: str) -> bool:
-    row = connection.execute(  # type: ignore[attr-defined]
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row[0])
-
-
 def quality_counts(warehouse_path: Path) -> tuple[dict[str, int], dict[str, int]]:
     """Quarantined records by table and rule, and worklist records by hygiene check."""
     if not warehouse_path.exists():
         return {}, {}
-    with Warehouse(warehouse_path).connect(read_only=True) as connection:
+    warehouse = Warehouse(warehouse_path)
+    with warehouse.connect(read_only=True) as connection:
         quarantine: dict[str, int] = {}
-        if _has_table(connection, "quality", "quarantine"):
+        if warehouse.table_exists(connection, "quality", "quarantine"):
             for table, rule, count in connection.execute(
                 "SELECT source_table, rule, count(*) FROM quality.quarantine GROUP BY 1, 2"
             ).fetchall():
                 quarantine[f"{table}.{rule}"] = count
         hygiene: dict[str, int] = {}
-        if _has_table(connection, "marts", "crm_data_quality"):
+        if warehouse.table_exists(connection, "marts", "crm_data_quality"):
             hygiene = dict(
                 connection.execute(
                     "SELECT check_name, sum(record_count)::BIGINT FROM marts.crm_data_quality GROUP BY 1"
