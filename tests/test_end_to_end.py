@@ -188,3 +188,16 @@ def test_summary_reports_planted_defects_and_quarantine(pipeline_run: PipelineRu
     assert set(summary.forecast_mape) == {"weighted_pipeline", "commit", "best_case", "calibrated"}
     for method, mape in summary.forecast_mape.items():
         assert f"{method:<48} {mape:>10.1%}" in text
+
+
+def test_every_forecast_table_column_is_described(pipeline_run: PipelineRun) -> None:
+    from orchestration.assets.forecast import COLUMN_DESCRIPTIONS, sales_forecast_assets
+
+    for key, spec in sales_forecast_assets.specs_by_key.items():
+        schema = spec.metadata["dagster/column_schema"]
+        described = [column.name for column in schema.columns if column.description]
+        actual = [row[0] for row in pipeline_run.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' "
+            f"AND table_name = '{key.path[1]}' ORDER BY ordinal_position"
+        )]  # fmt: skip
+        assert described == actual == list(COLUMN_DESCRIPTIONS[key])

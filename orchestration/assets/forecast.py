@@ -12,7 +12,16 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
 
 from orchestration import settings
 from orchestration.forecasting import (
@@ -174,7 +183,56 @@ def read_method_mape(connection: duckdb.DuckDBPyConnection, level: str = "org") 
     return {method: values[method] for method in METHODS if method in values}
 
 
+COLUMN_DESCRIPTIONS: dict[AssetKey, dict[str, str]] = {
+    SALES_FORECAST_KEY: {
+        "level": "rep, team or org", "member": "rep_id, team name, or 'org'",
+        "month_start": "first day of the forecast month",
+        "closed_to_date": "won Amount with CloseDate in the month, up to as_of",
+        "commit": "open Amount in forecast category Commit closing in the month",
+        "best_case": "open Amount in Best Case or Commit closing in the month",
+        "weighted_pipeline": "sum of Amount x Probability / 100 of open deals closing in the month",
+        "calibrated_pipeline": "sum over open deals of Amount x the calibrated chance of winning that month",
+        "run_rate": "expected bookings from deals not yet created (trailing created-and-won average)",
+        "forecast": "closed_to_date + calibrated_pipeline + run_rate",
+        "forecast_low": "lower end of the 80% interval from the backtest's errors",
+        "forecast_high": "upper end of the 80% interval from the backtest's errors",
+        "as_of": "the run's reference date",
+    },
+    FORECAST_ACCURACY_KEY: {
+        "level": "rep, team or org", "member": "rep_id, team name, or 'org'",
+        "method": "weighted_pipeline, commit, best_case or calibrated",
+        "month_start": "the backtest month",
+        "forecast": "the method's forecast made on the month's first day",
+        "actual": "won Amount with CloseDate in the month", "error": "forecast - actual",
+        "absolute_percentage_error": "|error| / actual; empty when actual is 0",
+        "as_of": "the run's reference date",
+    },
+    FORECAST_ACCURACY_SUMMARY_KEY: {
+        "level": "rep, team or org", "method": "the forecast method",
+        "months": "backtest months", "observations": "rows scored",
+        "mape": "mean absolute percentage error (rows with actual > 0)",
+        "bias": "sum of errors / sum of actuals (positive: over-forecast)",
+        "total_forecast": "sum of forecasts", "total_actual": "sum of actuals",
+        "as_of": "the run's reference date",
+    },
+    FORECAST_PROBABILITIES_KEY: {
+        "level": "org or team", "member": "'org' or the team name", "stage_name": "the stage",
+        "close_offset": "months from the snapshot month to the deal's close month (-1: overdue)",
+        "month_offset": "months from the snapshot month to the forecast month",
+        "observations": "deal snapshots observed", "won_in_month": "of those, won in that month",
+        "probability": "won_in_month / observations",
+        "applied_probability": "the probability used (team, else org, else the stage default)",
+        "probability_source": "team, org, default or none",
+        "default_probability": "the CRM's default probability for the stage, as a fraction",
+        "window_start": "first snapshot month of the calibration window",
+        "window_end": "last snapshot month of the calibration window",
+        "as_of": "the run's reference date",
+    },
+}  # fmt: skip
+
+
 def _spec(key: AssetKey, description: str) -> AssetSpec:
+    columns = [TableColumn(name, description=text) for name, text in COLUMN_DESCRIPTIONS[key].items()]
     return AssetSpec(
         key,
         description=description,
@@ -182,6 +240,7 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
         group_name="marts",
         owners=FORECAST_OWNERS,
         kinds={"python", "duckdb"},
+        metadata={"dagster/column_schema": TableSchema(columns=columns)},
     )
 
 
