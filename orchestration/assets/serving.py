@@ -22,9 +22,6 @@ MART_KEYS = [
 ]  # fmt: skip
 
 
-FRESHNESS_CHECK_NAME = "freshness_check"
-
-
 def serving_path() -> Path:
     return Path(os.environ["SALESOPS_SERVING_PATH"])
 
@@ -72,6 +69,7 @@ def run_summary_markdown(context: AssetExecutionContext, warehouse_path: Path, m
         if materialization.asset_key.path[0] == "raw" and "rows_in_raw" in materialization.metadata:
             lines.append(f"| {materialization.asset_key.to_user_string()} | "
                          f"{materialization.metadata['rows_in_raw'].value} |")  # fmt: skip
+    # The checks evaluated so far in this run; non-blocking checks may still follow the publication.
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for record in instance.get_records_for_run(
