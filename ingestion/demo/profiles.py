@@ -41,6 +41,15 @@ class Profile:
         return self.replicas * sum(a + b for _, a, b in self.teams)
 
 
+# The org shape of S; M and L replicate it (``replicas``) to reach their size.
+STANDARD_TEAMS = (
+    ("AMER Enterprise", 6, 1),
+    ("AMER Mid-Market", 7, 1),
+    ("EMEA", 6, 1),
+    ("APAC", 5, 0),
+    ("SDR", 8, 1),
+)
+
 PROFILES: dict[str, Profile] = {
     "XS": Profile(
         name="XS",
@@ -54,39 +63,21 @@ PROFILES: dict[str, Profile] = {
     ),
     "S": Profile(
         name="S",
-        teams=(
-            ("AMER Enterprise", 6, 1),
-            ("AMER Mid-Market", 7, 1),
-            ("EMEA", 6, 1),
-            ("APAC", 5, 0),
-            ("SDR", 8, 1),
-        ),
+        teams=STANDARD_TEAMS,
         replicas=1,
         leads_total=20_000,
         campaigns_total=36,
     ),
     "M": Profile(
         name="M",
-        teams=(
-            ("AMER Enterprise", 6, 1),
-            ("AMER Mid-Market", 7, 1),
-            ("EMEA", 6, 1),
-            ("APAC", 5, 0),
-            ("SDR", 8, 1),
-        ),
+        teams=STANDARD_TEAMS,
         replicas=10,
         leads_total=200_000,
         campaigns_total=110,
     ),
     "L": Profile(
         name="L",
-        teams=(
-            ("AMER Enterprise", 6, 1),
-            ("AMER Mid-Market", 7, 1),
-            ("EMEA", 6, 1),
-            ("APAC", 5, 0),
-            ("SDR", 8, 1),
-        ),
+        teams=STANDARD_TEAMS,
         replicas=50,
         leads_total=1_000_000,
         campaigns_total=250,
