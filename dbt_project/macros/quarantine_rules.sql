@@ -63,6 +63,60 @@
     {{ return(rules) }}
 {%- endmacro %}
 
+{#- HubSpot's rules, over its raw property columns, by HubSpot table. -#}
+{% macro hubspot_quarantine_rules() -%}
+    {%- set created = {'rule': 'invalid_created_date', 'condition': invalid_timestamp('createdate'), 'columns': ['createdate']} -%}
+    {%- set modified = {'rule': 'invalid_last_modified_date', 'condition': invalid_timestamp('hs_lastmodifieddate'), 'columns': ['hs_lastmodifieddate']} -%}
+    {%- set engagement_created = {'rule': 'invalid_created_date', 'condition': invalid_timestamp('hs_createdate'), 'columns': ['hs_createdate']} -%}
+    {%- set rules = {
+        'companies': [created, modified],
+        'contacts': [created, {'rule': 'invalid_last_modified_date', 'condition': invalid_timestamp('lastmodifieddate'), 'columns': ['lastmodifieddate']}],
+        'deals': [
+            created, modified,
+            {'rule': 'amount_not_a_number', 'condition': invalid_number('amount'), 'columns': ['amount']},
+            {'rule': 'amount_negative', 'condition': negative_number('amount'), 'columns': ['amount']},
+            {'rule': 'probability_out_of_range',
+             'condition': '(' ~ invalid_number('hs_deal_stage_probability') ~ ' or ' ~ parse_number('hs_deal_stage_probability') ~ ' not between 0 and 1)',
+             'columns': ['hs_deal_stage_probability']},
+            {'rule': 'invalid_close_date', 'condition': invalid_timestamp('closedate'), 'columns': ['closedate']},
+            {'rule': 'missing_owner', 'condition': clean_text('hubspot_owner_id') ~ ' is null', 'columns': ['hubspot_owner_id']},
+        ],
+        'calls': [engagement_created, modified],
+        'emails': [engagement_created, modified],
+        'meetings': [engagement_created, modified],
+        'tasks': [engagement_created, modified],
+    } -%}
+    {{ return(rules) }}
+{%- endmacro %}
+
+{#- The quarantined tables of the CRM in use: relation, rules, and the columns that hold the
+    record's owner, last modification and deletion flag. -#}
+{% macro quarantine_tables() -%}
+    {%- set tables = [] -%}
+    {%- if crm_family() == 'hubspot' -%}
+        {%- for table, rules in hubspot_quarantine_rules().items() -%}
+            {%- do tables.append({
+                'name': table, 'relation': source('hubspot', table), 'rules': rules,
+                'owner': clean_text('hubspot_owner_id'),
+                'modified': 'lastmodifieddate' if table == 'contacts' else 'hs_lastmodifieddate',
+                'deleted': 'archived',
+            }) -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- set owners = {'forecastingquota': clean_text('quotaownerid')} -%}
+        {%- set unowned = ('opportunityhistory', 'campaign') -%}
+        {%- for table, rules in quarantine_rules().items() -%}
+            {%- do tables.append({
+                'name': table, 'relation': source('salesforce', table), 'rules': rules,
+                'owner': 'cast(null as varchar)' if table in unowned else owners.get(table, clean_text('ownerid')),
+                'modified': 'systemmodstamp',
+                'deleted': none if table == 'forecastingquota' else 'isdeleted',
+            }) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(tables) }}
+{%- endmacro %}
+
 {#- Text of a JSON object holding the named columns of the current row. -#}
 {% macro json_of_columns(columns) -%}
     {{ return(adapter.dispatch('json_of_columns', 'salesops')(columns)) }}

@@ -16,7 +16,7 @@
     select lower('{{ domain }}') as email_domain{% if not loop.last %} union all{% endif %}
         {%- endfor %}
     {%- else -%}
-    select distinct email_domain from {{ ref('stg_salesforce__users') }} where email_domain is not null
+    select distinct email_domain from {{ ref('stg_crm__users') }} where email_domain is not null
     {%- endif -%}
 {%- endmacro %}
 

@@ -7,19 +7,19 @@ as_of as (
 ),
 
 opportunities as (
-    select * from {{ ref('stg_salesforce__opportunities') }}
+    select * from {{ ref('stg_crm__opportunities') }}
 ),
 
 leads as (
-    select * from {{ ref('stg_salesforce__leads') }}
+    select * from {{ ref('stg_crm__leads') }}
 ),
 
 contacts as (
-    select * from {{ ref('stg_salesforce__contacts') }}
+    select * from {{ ref('stg_crm__contacts') }}
 ),
 
 accounts as (
-    select * from {{ ref('stg_salesforce__accounts') }}
+    select * from {{ ref('stg_crm__accounts') }}
 ),
 
 lead_responses as (

@@ -4,12 +4,12 @@
 with
 
 leads as (
-    select lead_id, email, created_at from {{ ref('stg_salesforce__leads') }}
+    select lead_id, email, created_at from {{ ref('stg_crm__leads') }}
 ),
 
 tasks as (
     select who_id, created_at, lower(task_subtype) as channel
-    from {{ ref('stg_salesforce__tasks') }}
+    from {{ ref('stg_crm__tasks') }}
     where lower(task_subtype) in ('call', 'email') and who_id is not null
 ),
 

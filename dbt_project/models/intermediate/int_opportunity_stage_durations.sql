@@ -4,7 +4,7 @@ with
 
 history as (
     select opportunity_id, stage_name, created_at, opportunity_history_id
-    from {{ ref('stg_salesforce__opportunity_history') }}
+    from {{ ref('stg_crm__opportunity_history') }}
     where created_at is not null and stage_name is not null
 ),
 

@@ -3,15 +3,15 @@
 with
 
 stages as (
-    select * from {{ ref('opportunity_stages') }}
+    select * from {{ ref('stg_crm__opportunity_stages') }}
 ),
 
 opportunities as (
-    select opportunity_id, stage_name, created_at from {{ ref('stg_salesforce__opportunities') }}
+    select opportunity_id, stage_name, created_at from {{ ref('stg_crm__opportunities') }}
 ),
 
 history as (
-    select opportunity_id, stage_name from {{ ref('stg_salesforce__opportunity_history') }}
+    select opportunity_id, stage_name from {{ ref('stg_crm__opportunity_history') }}
 ),
 
 stage_sightings as (

@@ -3,7 +3,7 @@
 with
 
 reps as (
-    select rep_id, email from {{ ref('stg_salesforce__users') }} where email is not null
+    select rep_id, email from {{ ref('stg_crm__users') }} where email is not null
 ),
 
 events as (

@@ -1,12 +1,12 @@
 with
 
 campaigns as (
-    select campaign_id, campaign_name, actual_cost from {{ ref('stg_salesforce__campaigns') }}
+    select campaign_id, campaign_name, actual_cost from {{ ref('stg_crm__campaigns') }}
 ),
 
 opportunities as (
     select campaign_id, is_won, amount
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where campaign_id is not null
 ),
 

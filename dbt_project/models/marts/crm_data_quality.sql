@@ -7,18 +7,18 @@ findings as (
 ),
 
 reps as (
-    select rep_id, rep_name from {{ ref('stg_salesforce__users') }}
+    select rep_id, rep_name from {{ ref('stg_crm__users') }}
 ),
 
 owned_records as (
     select 'opportunity' as source_table, owner_id, count(*) as owner_records
-    from {{ ref('stg_salesforce__opportunities') }} group by 1, 2
+    from {{ ref('stg_crm__opportunities') }} group by 1, 2
     union all
-    select 'lead', owner_id, count(*) from {{ ref('stg_salesforce__leads') }} group by 1, 2
+    select 'lead', owner_id, count(*) from {{ ref('stg_crm__leads') }} group by 1, 2
     union all
-    select 'contact', owner_id, count(*) from {{ ref('stg_salesforce__contacts') }} group by 1, 2
+    select 'contact', owner_id, count(*) from {{ ref('stg_crm__contacts') }} group by 1, 2
     union all
-    select 'account', owner_id, count(*) from {{ ref('stg_salesforce__accounts') }} group by 1, 2
+    select 'account', owner_id, count(*) from {{ ref('stg_crm__accounts') }} group by 1, 2
 ),
 
 worklist as (

@@ -2,7 +2,7 @@ with
 
 accounts as (
     select account_id, account_name, industry, number_of_employees
-    from {{ ref('stg_salesforce__accounts') }}
+    from {{ ref('stg_crm__accounts') }}
 ),
 
 as_of as (
@@ -15,7 +15,7 @@ wins as (
         count(*) as won_deals,
         coalesce(sum(amount), 0) as lifetime_won_amount,
         max(close_date) as last_won_date
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where is_won and account_id is not null
     group by 1
 ),

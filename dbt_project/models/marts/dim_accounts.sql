@@ -7,4 +7,4 @@ select
     annual_revenue,
     billing_country,
     owner_id
-from {{ ref('stg_salesforce__accounts') }}
+from {{ ref('stg_crm__accounts') }}

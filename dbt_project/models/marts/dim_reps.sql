@@ -1,11 +1,11 @@
 with
 
 users as (
-    select * from {{ ref('stg_salesforce__users') }}
+    select * from {{ ref('stg_crm__users') }}
 ),
 
 roles as (
-    select user_role_id, role_name from {{ ref('stg_salesforce__user_roles') }}
+    select user_role_id, role_name from {{ ref('stg_crm__user_roles') }}
 )
 
 select

@@ -1,11 +1,11 @@
 with
 
 opportunities as (
-    select * from {{ ref('stg_salesforce__opportunities') }}
+    select * from {{ ref('stg_crm__opportunities') }}
 ),
 
 stages as (
-    select stage_name, stage_order from {{ ref('opportunity_stages') }}
+    select stage_name, stage_order from {{ ref('stg_crm__opportunity_stages') }}
 ),
 
 source_leads as (
@@ -15,7 +15,7 @@ source_leads as (
             converted_opportunity_id,
             lead_id,
             row_number() over (partition by converted_opportunity_id order by created_at, lead_id) as lead_rank
-        from {{ ref('stg_salesforce__leads') }}
+        from {{ ref('stg_crm__leads') }}
         where converted_opportunity_id is not null
     ) as ranked
     where lead_rank = 1

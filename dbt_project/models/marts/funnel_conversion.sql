@@ -7,12 +7,12 @@ leads as (
         coalesce(lead_source, 'Unknown') as lead_source,
         is_converted,
         converted_opportunity_id
-    from {{ ref('stg_salesforce__leads') }}
+    from {{ ref('stg_crm__leads') }}
     where created_at is not null
 ),
 
 opportunities as (
-    select opportunity_id, is_closed, is_won, amount from {{ ref('stg_salesforce__opportunities') }}
+    select opportunity_id, is_closed, is_won, amount from {{ ref('stg_crm__opportunities') }}
 ),
 
 lead_counts as (

@@ -1,11 +1,11 @@
 with
 
 leads as (
-    select lead_id, owner_id, lead_source, created_at from {{ ref('stg_salesforce__leads') }}
+    select lead_id, owner_id, lead_source, created_at from {{ ref('stg_crm__leads') }}
 ),
 
 reps as (
-    select rep_id, time_zone from {{ ref('stg_salesforce__users') }}
+    select rep_id, time_zone from {{ ref('stg_crm__users') }}
 ),
 
 candidates as (

@@ -1,7 +1,7 @@
 with
 
 reps as (
-    select rep_id, hire_date from {{ ref('stg_salesforce__users') }} where hire_date is not null
+    select rep_id, hire_date from {{ ref('stg_crm__users') }} where hire_date is not null
 ),
 
 as_of as (
@@ -14,7 +14,7 @@ meetings as (
 
 opportunities as (
     select owner_id as rep_id, created_at, close_date, is_won
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where owner_id is not null
 ),
 

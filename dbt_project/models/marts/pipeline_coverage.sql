@@ -14,13 +14,13 @@ quarters as (
 
 opportunities as (
     select *, {{ quarter_start('close_date') }} as close_quarter_start
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where owner_id is not null and close_date is not null
 ),
 
 quotas as (
     select quota_owner_id as rep_id, {{ quarter_start('start_date') }} as quarter_start, sum(quota_amount) as quota_amount
-    from {{ ref('stg_salesforce__forecasting_quotas') }}
+    from {{ ref('stg_crm__forecasting_quotas') }}
     where quota_owner_id is not null and start_date is not null
     group by 1, 2
 ),

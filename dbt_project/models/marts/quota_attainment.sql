@@ -2,13 +2,13 @@ with
 
 quotas as (
     select quota_owner_id as rep_id, start_date, quota_amount
-    from {{ ref('stg_salesforce__forecasting_quotas') }}
+    from {{ ref('stg_crm__forecasting_quotas') }}
     where quota_owner_id is not null and start_date is not null
 ),
 
 won_opportunities as (
     select owner_id as rep_id, close_date, amount
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where is_won and close_date is not null and owner_id is not null
 ),
 

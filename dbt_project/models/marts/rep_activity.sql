@@ -2,7 +2,7 @@ with
 
 tasks as (
     select owner_id as rep_id, {{ week_start('cast(created_at as date)') }} as week_start, lower(task_subtype) as subtype
-    from {{ ref('stg_salesforce__tasks') }}
+    from {{ ref('stg_crm__tasks') }}
     where owner_id is not null and created_at is not null
 ),
 
@@ -13,7 +13,7 @@ meetings as (
 
 opportunities as (
     select owner_id as rep_id, {{ week_start('cast(created_at as date)') }} as week_start
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where owner_id is not null and created_at is not null
 ),
 

@@ -7,7 +7,7 @@ closed_opportunities as (
         is_won,
         amount,
         {{ days_between('cast(created_at as date)', 'close_date') }} as sales_cycle_days
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where is_closed and close_date is not null and owner_id is not null
 )
 

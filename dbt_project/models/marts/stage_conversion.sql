@@ -2,7 +2,7 @@ with
 
 stages as (
     select stage_name, stage_order, is_won
-    from {{ ref('opportunity_stages') }}
+    from {{ ref('stg_crm__opportunity_stages') }}
     where not (is_closed and not is_won)
 ),
 
@@ -29,7 +29,7 @@ durations as (
 
 cohorts as (
     select distinct {{ quarter_start('cast(created_at as date)') }} as cohort_quarter
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('stg_crm__opportunities') }}
     where created_at is not null
 ),
 

@@ -1,44 +1,38 @@
 {#- Records kept out of staging because they break a row-level rule (macros/quarantine_rules.sql).
     One row per table x record x rule; first_seen survives from run to run, and a record fixed
     in the CRM leaves on the next run. -#}
-{%- set rules = quarantine_rules() -%}
+{%- set tables = quarantine_tables() -%}
 {%- set previous = load_relation(this) -%}
-{%- set owner_columns = {
-    'account': clean_text('ownerid'), 'contact': clean_text('ownerid'), 'lead': clean_text('ownerid'),
-    'opportunity': clean_text('ownerid'), 'task': clean_text('ownerid'),
-    'forecastingquota': clean_text('quotaownerid'),
-    'opportunityhistory': 'cast(null as varchar)', 'campaign': 'cast(null as varchar)',
-} -%}
 with
 
-{% for table, table_rules in rules.items() %}
-{{ table }}_latest as (
+{% for table in tables %}
+{{ table.name }}_latest as (
     select *
     from (
         select
             *,
             row_number() over (
-                partition by id order by {{ parse_timestamp('systemmodstamp') }} desc nulls last, _loaded_at desc
+                partition by id order by {{ parse_timestamp(table.modified) }} desc nulls last, _loaded_at desc
             ) as version_rank
-        from {{ source('salesforce', table) }}
+        from {{ table.relation }}
         where {{ clean_text('id') }} is not null
     ) as versions
     where version_rank = 1
-    {%- if table not in ('forecastingquota',) %}
-        and not coalesce({{ parse_bool('isdeleted') }}, false)
+    {%- if table.deleted %}
+        and not coalesce({{ parse_bool(table.deleted) }}, false)
     {%- endif %}
 ),
 
-{{ table }}_failures as (
-    {% for rule in table_rules %}
+{{ table.name }}_failures as (
+    {% for rule in table.rules %}
     select
-        '{{ table }}' as source_table,
+        '{{ table.name }}' as source_table,
         id as record_id,
-        {{ owner_columns[table] }} as owner_id,
+        {{ table.owner }} as owner_id,
         '{{ rule.rule }}' as rule,
         {{ json_of_columns(rule.columns) }} as offending_values,
         _batch_id as batch_id
-    from {{ table }}_latest
+    from {{ table.name }}_latest
     where {{ rule.condition }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -46,8 +40,8 @@ with
 {% endfor %}
 
 current_failures as (
-    {% for table in rules %}
-    select * from {{ table }}_failures
+    {% for table in tables %}
+    select * from {{ table.name }}_failures
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

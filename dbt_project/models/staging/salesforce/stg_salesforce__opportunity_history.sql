@@ -1,3 +1,5 @@
+{{ config(enabled=crm_family() == 'salesforce') }}
+
 with
 
 source as (

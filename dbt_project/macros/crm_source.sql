@@ -1,0 +1,48 @@
+{#-
+  Which CRM the canonical staging models (models/staging/crm) read: 'salesforce' (the SQL replica
+  and the Salesforce REST API land the same raw tables) or 'hubspot'. Set by SALESOPS_CRM_SOURCE.
+-#}
+{% macro crm_family() -%}
+    {{ return('hubspot' if env_var('SALESOPS_CRM_SOURCE', 'sql') == 'hubspot' else 'salesforce') }}
+{%- endmacro %}
+
+{#- The source-specific model behind a canonical CRM entity (stg_crm__<entity>). -#}
+{% macro crm_staging_model(entity) -%}
+    {%- set hubspot_models = {
+        'users': 'stg_hubspot__owners',
+        'user_roles': 'stg_hubspot__teams',
+        'accounts': 'stg_hubspot__companies',
+        'contacts': 'stg_hubspot__contacts',
+        'leads': 'stg_hubspot__leads',
+        'opportunities': 'stg_hubspot__deals',
+        'opportunity_history': 'stg_hubspot__deal_history',
+        'opportunity_stages': 'stg_hubspot__deal_stages',
+        'tasks': 'stg_hubspot__engagements',
+        'campaigns': 'stg_hubspot__campaigns',
+        'forecasting_quotas': 'stg_hubspot__quotas',
+    } -%}
+    {%- if crm_family() == 'hubspot' -%}
+        {{ return(hubspot_models[entity]) }}
+    {%- elif entity == 'opportunity_stages' -%}
+        {{ return('opportunity_stages') }}
+    {%- else -%}
+        {{ return('stg_salesforce__' ~ entity) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The canonical model of one CRM entity: the listed columns of its source-specific model. -#}
+{% macro canonical_crm_model(entity, columns) -%}
+select {{ columns | join(', ') }}
+from {{ ref(crm_staging_model(entity)) }}
+{%- endmacro %}
+
+{#- HubSpot's forecast category codes in Salesforce's spelling. -#}
+{% macro hubspot_forecast_category(column) -%}
+    case upper(trim({{ column }}))
+        when 'OMIT' then 'Omitted'
+        when 'PIPELINE' then 'Pipeline'
+        when 'BEST_CASE' then 'Best Case'
+        when 'COMMIT' then 'Commit'
+        when 'CLOSED' then 'Closed'
+    end
+{%- endmacro %}
