@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from expectations.builders import between, rows_query
+from ingestion.contract import staging_model
 
 if TYPE_CHECKING:
     from expectations.gx_engine import ExpectationSpec
@@ -40,7 +41,7 @@ def _funnel_conversion() -> list[ExpectationSpec]:
             "funnel_leads_reconcile_with_leads",
             "error",
             "SELECT * FROM (SELECT (SELECT coalesce(sum(leads), 0) FROM {batch}) AS funnel_leads, "
-            "(SELECT count(*) FROM staging.stg_salesforce__leads) AS leads) AS totals "
+            f"(SELECT count(*) FROM staging.{staging_model('leads')}) AS leads) AS totals "
             "WHERE funnel_leads <> leads",
             "Funnel leads add up to the non-deleted, non-quarantined leads",
         ),

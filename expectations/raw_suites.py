@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from expectations.builders import in_set, not_null, reference, rows_query, unique, well_formed_email
-from ingestion.contract import raw_table_name
+from ingestion.contract import crm_family, raw_table_name
 
 if TYPE_CHECKING:
     from expectations.gx_engine import ExpectationSpec
@@ -141,7 +141,37 @@ def _calendar_attendees() -> list[ExpectationSpec]:
     return [well_formed_email("calendar_attendee_email_well_formed", "email")]
 
 
-RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
+def _hubspot_ids(table: str) -> Callable[[], list[ExpectationSpec]]:
+    return lambda: _ids(table)
+
+
+def _hubspot_owners() -> list[ExpectationSpec]:
+    return [*_ids("hubspot_owner"), well_formed_email("hubspot_owner_email_well_formed", "email")]
+
+
+def _hubspot_deals() -> list[ExpectationSpec]:
+    return [
+        *_ids("hubspot_deal"),
+        *_numeric("hubspot_deal", "amount"),
+        reference("hubspot_deal_stage_in_a_pipeline", "dealstage", "raw.hubspot_deal_stages", "id"),
+        reference("hubspot_deal_owner_exists", "hubspot_owner_id", "raw.hubspot_owners", "id"),
+    ]
+
+
+HUBSPOT_RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
+    "hubspot_owners": _hubspot_owners,
+    "hubspot_deal_stages": _hubspot_ids("hubspot_deal_stage"),
+    "hubspot_companies": _hubspot_ids("hubspot_company"),
+    "hubspot_contacts": _hubspot_ids("hubspot_contact"),
+    "hubspot_deals": _hubspot_deals,
+    "hubspot_deal_property_history": _hubspot_ids("hubspot_deal_property_history"),
+    "hubspot_calls": _hubspot_ids("hubspot_call"),
+    "hubspot_emails": _hubspot_ids("hubspot_email"),
+    "hubspot_meetings": _hubspot_ids("hubspot_meeting"),
+    "hubspot_tasks": _hubspot_ids("hubspot_task"),
+}
+
+SALESFORCE_RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
     raw_table_name("user"): _user,
     raw_table_name("userrole"): _userrole,
     raw_table_name("account"): _account,
@@ -152,6 +182,15 @@ RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
     raw_table_name("task"): _task,
     raw_table_name("campaign"): _campaign,
     raw_table_name("forecastingquota"): _forecastingquota,
+}
+
+CALENDAR_RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
     "calendar_occurrences": _calendar_occurrences,
     "calendar_attendees": _calendar_attendees,
+}
+
+# The suites of the CRM in use (SALESOPS_CRM_SOURCE) and of the calendars.
+RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
+    **(HUBSPOT_RAW_SUITES if crm_family() == "hubspot" else SALESFORCE_RAW_SUITES),
+    **CALENDAR_RAW_SUITES,
 }

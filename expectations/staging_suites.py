@@ -21,12 +21,16 @@ from expectations.builders import (
     well_formed_email,
 )
 from expectations.raw_suites import STAGE_NAMES
+from ingestion.contract import crm_family, staging_model
 
 if TYPE_CHECKING:
     from expectations.gx_engine import ExpectationSpec
 
-USERS = "staging.stg_salesforce__users"
-ACCOUNTS = "staging.stg_salesforce__accounts"
+USERS = f"staging.{staging_model('users')}"
+ACCOUNTS = f"staging.{staging_model('accounts')}"
+OPPORTUNITIES = f"staging.{staging_model('opportunities')}"
+CONTACTS = f"staging.{staging_model('contacts')}"
+HUBSPOT_STAGES = "staging.stg_hubspot__deal_stages"
 
 
 def _keys(prefix: str, column: str) -> list[ExpectationSpec]:
@@ -62,6 +66,40 @@ def _leads() -> list[ExpectationSpec]:
     ]
 
 
+def _stage_known() -> ExpectationSpec:
+    """Salesforce stages come from the seed's standard process, HubSpot's from its pipelines."""
+    if crm_family() == "hubspot":
+        return reference("stg_opportunity_stage_known", "stage_name", HUBSPOT_STAGES, "stage_name")
+    return in_set("stg_opportunity_stage_known", "stage_name", STAGE_NAMES)
+
+
+def _who_or_what_exists() -> ExpectationSpec:
+    if crm_family() == "hubspot":
+        return rows_query(
+            "stg_task_who_or_what_exists",
+            "warning",
+            "SELECT * FROM {batch} AS t WHERE "
+            f"(t.who_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {CONTACTS} c "
+            "WHERE c.contact_id = t.who_id)) "
+            f"OR (t.what_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {OPPORTUNITIES} o "
+            "WHERE o.opportunity_id = t.what_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {ACCOUNTS} a WHERE a.account_id = t.what_id))",
+            "An engagement's contact, deal and company exist",
+        )
+    return rows_query(
+        "stg_task_who_or_what_exists",
+        "warning",
+        "SELECT * FROM {batch} AS t WHERE "
+        "(t.who_id IS NOT NULL "
+        " AND NOT EXISTS (SELECT 1 FROM staging.stg_salesforce__leads l WHERE l.lead_id = t.who_id) "
+        " AND NOT EXISTS (SELECT 1 FROM staging.stg_salesforce__contacts c "
+        "WHERE c.contact_id = t.who_id)) "
+        "OR (t.what_id LIKE '006%' AND NOT EXISTS ("
+        "SELECT 1 FROM staging.stg_salesforce__opportunities o WHERE o.opportunity_id = t.what_id))",
+        "WhoId refers to a lead or contact, and an opportunity WhatId to an opportunity",
+    )
+
+
 def _opportunities() -> list[ExpectationSpec]:
     return [
         *_keys("opportunity", "opportunity_id"),
@@ -69,7 +107,7 @@ def _opportunities() -> list[ExpectationSpec]:
         between("stg_opportunity_probability_0_100", "probability", min_value=0, max_value=100),
         not_null("stg_opportunity_close_date_not_null", "close_date"),
         not_null("stg_opportunity_owner_not_null", "owner_id"),
-        in_set("stg_opportunity_stage_known", "stage_name", STAGE_NAMES),
+        _stage_known(),
         rows_query(
             "stg_opportunity_close_not_before_created",
             "warning",
@@ -88,7 +126,7 @@ def _opportunity_history() -> list[ExpectationSpec]:
         reference(
             "stg_opportunity_history_opportunity_exists",
             "opportunity_id",
-            "staging.stg_salesforce__opportunities",
+            OPPORTUNITIES,
             "opportunity_id",
         ),
     ]
@@ -99,18 +137,7 @@ def _tasks() -> list[ExpectationSpec]:
         *_keys("task", "task_id"),
         not_null("stg_task_created_at_not_null", "created_at"),
         reference("stg_task_owner_exists", "owner_id", USERS, "rep_id"),
-        rows_query(
-            "stg_task_who_or_what_exists",
-            "warning",
-            "SELECT * FROM {batch} AS t WHERE "
-            "(t.who_id IS NOT NULL "
-            " AND NOT EXISTS (SELECT 1 FROM staging.stg_salesforce__leads l WHERE l.lead_id = t.who_id) "
-            " AND NOT EXISTS (SELECT 1 FROM staging.stg_salesforce__contacts c "
-            "WHERE c.contact_id = t.who_id)) "
-            "OR (t.what_id LIKE '006%' AND NOT EXISTS ("
-            "SELECT 1 FROM staging.stg_salesforce__opportunities o WHERE o.opportunity_id = t.what_id))",
-            "WhoId refers to a lead or contact, and an opportunity WhatId to an opportunity",
-        ),
+        _who_or_what_exists(),
     ]
 
 
@@ -167,15 +194,15 @@ def _calendar_attendees() -> list[ExpectationSpec]:
 
 
 STAGING_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
-    "stg_salesforce__users": _users,
-    "stg_salesforce__accounts": _accounts,
-    "stg_salesforce__contacts": _contacts,
-    "stg_salesforce__leads": _leads,
-    "stg_salesforce__opportunities": _opportunities,
-    "stg_salesforce__opportunity_history": _opportunity_history,
-    "stg_salesforce__tasks": _tasks,
-    "stg_salesforce__campaigns": _campaigns,
-    "stg_salesforce__forecasting_quotas": _quotas,
+    staging_model("users"): _users,
+    staging_model("accounts"): _accounts,
+    staging_model("contacts"): _contacts,
+    staging_model("leads"): _leads,
+    staging_model("opportunities"): _opportunities,
+    staging_model("opportunity_history"): _opportunity_history,
+    staging_model("tasks"): _tasks,
+    staging_model("campaigns"): _campaigns,
+    staging_model("forecasting_quotas"): _quotas,
     "stg_calendar__events": _calendar_events,
     "stg_calendar__attendees": _calendar_attendees,
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 CRM_CONTRACT: dict[str, tuple[str, ...]] = {
     "user": (
         "Id",
@@ -128,3 +130,55 @@ MODSTAMP_COLUMN = "systemmodstamp"
 def raw_table_name(crm_table: str) -> str:
     """Name of the warehouse table in schema ``raw`` that holds a CRM object."""
     return f"salesforce_{crm_table}"
+
+
+def crm_family() -> str:
+    """'hubspot' when SALESOPS_CRM_SOURCE is hubspot, else 'salesforce' (the SQL replica and the
+    Salesforce API land the same raw tables). Mirrors the dbt macro crm_family()."""
+    return "hubspot" if os.environ.get("SALESOPS_CRM_SOURCE", "sql") == "hubspot" else "salesforce"
+
+
+HUBSPOT_STAGING_MODELS: dict[str, str] = {
+    "users": "stg_hubspot__owners",
+    "user_roles": "stg_hubspot__teams",
+    "accounts": "stg_hubspot__companies",
+    "contacts": "stg_hubspot__contacts",
+    "leads": "stg_hubspot__leads",
+    "opportunities": "stg_hubspot__deals",
+    "opportunity_history": "stg_hubspot__deal_history",
+    "tasks": "stg_hubspot__engagements",
+    "campaigns": "stg_hubspot__campaigns",
+    "forecasting_quotas": "stg_hubspot__quotas",
+}
+
+
+def staging_model(entity: str) -> str:
+    """The source-specific staging model of a canonical CRM entity (dbt macro crm_staging_model)."""
+    return HUBSPOT_STAGING_MODELS[entity] if crm_family() == "hubspot" else f"stg_salesforce__{entity}"
+
+
+# Raw tables of each CRM family, with the column holding the last modification (None: no
+# freshness check, the object may not change every working day).
+SALESFORCE_FRESHNESS_TABLES = ("account", "contact", "lead", "opportunity", "opportunityhistory", "task")
+HUBSPOT_RAW_TABLES: dict[str, str | None] = {
+    "hubspot_owners": None,
+    "hubspot_deal_stages": None,
+    "hubspot_companies": "hs_lastmodifieddate",
+    "hubspot_contacts": "lastmodifieddate",
+    "hubspot_deals": "hs_lastmodifieddate",
+    "hubspot_deal_property_history": None,
+    "hubspot_calls": "hs_lastmodifieddate",
+    "hubspot_emails": "hs_lastmodifieddate",
+    "hubspot_meetings": None,
+    "hubspot_tasks": "hs_lastmodifieddate",
+}
+
+
+def crm_raw_tables() -> dict[str, str | None]:
+    """The raw tables of the CRM in use, each with its modification column for freshness checks."""
+    if crm_family() == "hubspot":
+        return dict(HUBSPOT_RAW_TABLES)
+    return {
+        raw_table_name(table): MODSTAMP_COLUMN if table in SALESFORCE_FRESHNESS_TABLES else None
+        for table in CRM_TABLES
+    }

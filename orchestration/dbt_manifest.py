@@ -28,7 +28,17 @@ def ensure_manifest(project_dir: Path, manifest_path: Path) -> None:
         return
     dbt = Path(sys.executable).with_name("dbt")  # the venv's dbt, whatever PATH says
     completed = subprocess.run(
-        [str(dbt), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
+        [
+            str(dbt),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--target-path",
+            str(manifest_path.parent),
+        ],
         cwd=project_dir,
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 """Dagster resources: the warehouse and the sources, configured from the environment.
 
 The CRM and the calendars each have one resource key (``crm``, ``calendar``); which class sits
-behind it is chosen by SALESOPS_CRM_SOURCE (sql | salesforce) and SALESOPS_CALENDAR_SOURCE
+behind it is chosen by SALESOPS_CRM_SOURCE (sql | salesforce | hubspot) and SALESOPS_CALENDAR_SOURCE
 (ics | google) in ``orchestration/definitions.py``. Credentials only come from ``EnvVar``s.
 """
 
@@ -75,6 +75,30 @@ class SalesforceApiResource(CrmResource):
         return SalesforceApiReader(settings, batch_size=min(self.batch_size, 10_000))
 
 
+class HubSpotApiResource(CrmResource):
+    """HubSpot's CRM API, through a private app's access token or an OAuth app's refresh token."""
+
+    api_url: str = "https://api.hubapi.com"
+    access_token: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
+    lead_source_property: str = "hs_analytics_source"
+
+    def reader(self) -> CrmReader:
+        from ingestion.hubspot_api import HubSpotClient, HubSpotReader, HubSpotSettings
+
+        settings = HubSpotSettings(
+            api_url=self.api_url,
+            access_token=self.access_token,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.refresh_token,
+            lead_source_property=self.lead_source_property,
+        )
+        return HubSpotReader(HubSpotClient(settings))  # type: ignore[return-value]
+
+
 class CalendarResource(ConfigurableResource):
     """Any calendar source. Subclasses provide ``load(warehouse, window) -> CalendarLoadResult``,
     writing the canonical raw calendar tables, and ``failure(result)``: the run's one error, if any."""
@@ -140,8 +164,26 @@ class GoogleCalendarResource(CalendarResource):
         return google_sync_error(result.errors)
 
 
+def _hubspot_resource(common: dict) -> HubSpotApiResource:
+    """Private app token when SALESOPS_HUBSPOT_ACCESS_TOKEN is set, else the OAuth app's variables."""
+    if os.environ.get("SALESOPS_HUBSPOT_ACCESS_TOKEN"):
+        credentials = {"access_token": EnvVar("SALESOPS_HUBSPOT_ACCESS_TOKEN")}
+    else:
+        credentials = {
+            "client_id": EnvVar("SALESOPS_HUBSPOT_CLIENT_ID"),
+            "client_secret": EnvVar("SALESOPS_HUBSPOT_CLIENT_SECRET"),
+            "refresh_token": EnvVar("SALESOPS_HUBSPOT_REFRESH_TOKEN"),
+        }
+    return HubSpotApiResource(
+        api_url=os.environ.get("SALESOPS_HUBSPOT_API_URL", "https://api.hubapi.com"),
+        lead_source_property=os.environ.get("SALESOPS_HUBSPOT_LEAD_SOURCE_PROPERTY", "hs_analytics_source"),
+        **credentials,
+        **common,
+    )
+
+
 def crm_resource() -> CrmResource:
-    """The CRM source named by SALESOPS_CRM_SOURCE: sql (default) or salesforce."""
+    """The CRM source named by SALESOPS_CRM_SOURCE: sql (default), salesforce or hubspot."""
     common = {
         "batch_size": EnvVar.int("SALESOPS_CRM_BATCH_SIZE"),
         "overlap_hours": EnvVar.int("SALESOPS_CRM_OVERLAP_HOURS"),
@@ -156,8 +198,10 @@ def crm_resource() -> CrmResource:
             api_version=os.environ.get("SALESOPS_SALESFORCE_API_VERSION", "v60.0"),
             **common,
         )
+    if source == "hubspot":
+        return _hubspot_resource(common)
     if source != "sql":
-        raise ValueError(f"SALESOPS_CRM_SOURCE must be 'sql' or 'salesforce', not {source!r}")
+        raise ValueError(f"SALESOPS_CRM_SOURCE must be 'sql', 'salesforce' or 'hubspot', not {source!r}")
     return CrmSqlResource(url=EnvVar("SALESOPS_CRM_URL"), **common)
 
 

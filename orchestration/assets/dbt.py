@@ -9,6 +9,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ingestion.contract import crm_family
 from orchestration import settings
 from orchestration.dbt_manifest import ensure_manifest
 
@@ -18,7 +19,12 @@ OWNERS_BY_GROUP = {
     "staging": ["team:data-engineering"],
 }
 
-dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+# The CRM in use enables its staging models, so each CRM family has its own manifest.
+dbt_project = DbtProject(
+    project_dir=settings.DBT_PROJECT_DIR,
+    profiles_dir=settings.DBT_PROJECT_DIR,
+    target_path=Path("target") / crm_family(),
+)
 ensure_manifest(dbt_project.project_dir, dbt_project.manifest_path)
 
 

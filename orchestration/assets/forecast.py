@@ -23,6 +23,7 @@ from dagster import (
     multi_asset,
 )
 
+from ingestion.contract import crm_family, staging_model
 from orchestration import settings
 from orchestration.forecasting import (
     ACCURACY_COLUMNS,
@@ -45,12 +46,19 @@ FORECAST_ACCURACY_KEY = AssetKey([MARTS_SCHEMA, "forecast_accuracy"])
 FORECAST_ACCURACY_SUMMARY_KEY = AssetKey([MARTS_SCHEMA, "forecast_accuracy_summary"])
 FORECAST_PROBABILITIES_KEY = AssetKey([MARTS_SCHEMA, "forecast_stage_probabilities"])
 
+# Salesforce's stages are the seed; HubSpot's come from its pipelines.
+STAGES_TABLE = (
+    "staging.stg_crm__opportunity_stages" if crm_family() == "hubspot" else "reference.opportunity_stages"
+)
+
 UPSTREAM_KEYS = [
-    AssetKey(["staging", "stg_salesforce__opportunities"]),
-    AssetKey(["staging", "stg_salesforce__opportunity_history"]),
-    AssetKey(["staging", "stg_salesforce__users"]),
-    AssetKey(["staging", "stg_salesforce__user_roles"]),
-    AssetKey(["reference", "opportunity_stages"]),
+    AssetKey(["staging", staging_model("opportunities")]),
+    AssetKey(["staging", staging_model("opportunity_history")]),
+    AssetKey(["staging", staging_model("users")]),
+    AssetKey(["staging", staging_model("user_roles")]),
+    AssetKey(["staging", "stg_crm__opportunity_stages"])
+    if crm_family() == "hubspot"
+    else AssetKey(["reference", "opportunity_stages"]),
 ]
 
 _SQL_TYPES = {
@@ -82,16 +90,16 @@ TABLES = {
 }
 
 INPUT_QUERIES = {
-    "history": """
+    "history": f"""
         SELECT opportunity_history_id, opportunity_id, stage_name, amount, probability,
                forecast_category, close_date, created_at
-        FROM staging.stg_salesforce__opportunity_history""",
-    "opportunities": """
+        FROM staging.{staging_model("opportunity_history")}""",
+    "opportunities": f"""
         SELECT opportunity_id, owner_id, amount, is_won, close_date, created_at
-        FROM staging.stg_salesforce__opportunities""",
-    "users": "SELECT rep_id, user_role_id FROM staging.stg_salesforce__users",
-    "roles": "SELECT user_role_id, role_name FROM staging.stg_salesforce__user_roles",
-    "stages": "SELECT stage_name, is_closed, is_won, default_probability FROM reference.opportunity_stages",
+        FROM staging.{staging_model("opportunities")}""",
+    "users": f"SELECT rep_id, user_role_id FROM staging.{staging_model('users')}",
+    "roles": f"SELECT user_role_id, role_name FROM staging.{staging_model('user_roles')}",
+    "stages": f"SELECT stage_name, is_closed, is_won, default_probability FROM {STAGES_TABLE}",
 }
 
 

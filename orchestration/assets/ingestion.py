@@ -16,9 +16,11 @@ from dagster import (
 
 from ingestion.calendar_ics import ExpansionWindow
 from ingestion.calendar_load import ATTENDEES_TABLE, OCCURRENCES_TABLE
-from ingestion.contract import CRM_TABLES, raw_table_name
-from ingestion.crm_load import load_crm_table
+from ingestion.contract import CRM_TABLES, crm_family, raw_table_name
+from ingestion.crm_load import LoadResult, load_crm_table
 from ingestion.errors import SourceError
+from ingestion.hubspot_api import raw_table_name as hubspot_raw_table_name
+from ingestion.hubspot_load import HISTORY_TABLE
 from orchestration import settings
 from orchestration.resources import CalendarResource, CrmResource, WarehouseResource
 
@@ -79,7 +81,103 @@ def _build_crm_asset(crm_table: str) -> AssetsDefinition:
     return crm_table_asset
 
 
-crm_assets: list[AssetsDefinition] = [_build_crm_asset(table) for table in CRM_TABLES]
+def _load_metadata(result: LoadResult) -> dict[str, object]:
+    return {
+        "source": result.source,
+        "rows_read": result.rows_read,
+        "rows_rejected": result.rows_rejected,
+        "rows_in_raw": result.rows_in_raw,
+        "full_load": result.full_load,
+        "cursor": str(result.cursor_after) if result.cursor_after else "none",
+        "batch_id": result.batch_id,
+        "dagster/row_count": result.rows_in_raw,
+    }
+
+
+def _build_hubspot_asset(name: str) -> AssetsDefinition:
+    """One HubSpot object (deals also write their property history) or listing into raw."""
+    raw_table = hubspot_raw_table_name(name)
+    keys = [raw_asset_key(raw_table)]
+    if name == "deals":
+        keys.append(raw_asset_key(HISTORY_TABLE))
+    specs = [
+        AssetSpec(
+            key,
+            group_name=INGESTION_GROUP,
+            owners=INGESTION_OWNERS,
+            kinds={"hubspot", "duckdb"},
+            description=HUBSPOT_DESCRIPTIONS.get(key.path[-1], HUBSPOT_DESCRIPTIONS["object"]).format(
+                name=name, table=key.path[-1]
+            ),
+        )
+        for key in keys
+    ]
+
+    @multi_asset(specs=specs, name=f"raw_{raw_table}")
+    def hubspot_asset(context: AssetExecutionContext, crm: CrmResource, warehouse: WarehouseResource):
+        from ingestion.hubspot_load import load_hubspot_deal_stages, load_hubspot_object, load_hubspot_owners
+
+        reader = crm.reader()  # type: ignore[attr-defined]
+        store = warehouse.warehouse()
+        try:
+            if name == "owners":
+                result = load_hubspot_owners(reader, store)
+            elif name == "deal_stages":
+                result = load_hubspot_deal_stages(reader, store)
+            else:
+                obj = reader.objects[name]
+                overlap = timedelta(hours=crm.overlap_hours)
+                result = load_hubspot_object(reader, store, obj, overlap, min(crm.batch_size, 10_000))
+        except SourceError as error:
+            raise Failure(description=str(error), allow_retries=False) from None
+        finally:
+            reader.close()
+        context.log.info(f"hubspot {name}: read {result.rows_read} rows, {result.rows_in_raw} in raw")
+        yield MaterializeResult(asset_key=keys[0], metadata=_load_metadata(result))
+        if name == "deals":
+            with store.connect(read_only=True) as connection:
+                history_rows = store.row_count(connection, "raw", HISTORY_TABLE)
+            yield MaterializeResult(
+                asset_key=keys[1],
+                metadata={
+                    "source": "hubspot",
+                    "rows_in_raw": history_rows,
+                    "dagster/row_count": history_rows,
+                },
+            )
+
+    return hubspot_asset
+
+
+HUBSPOT_DESCRIPTIONS = {
+    "object": (
+        "HubSpot {name} copied into raw.{table}: searched incrementally on the last-modified date "
+        "with an overlap window, resumable by id, archived records listed, associations attached."
+    ),
+    "hubspot_owners": "HubSpot owners, active and archived, with their primary team: read whole every run.",
+    "hubspot_deal_stages": "Stages of every HubSpot deal pipeline: read whole every run.",
+    "hubspot_deal_property_history": (
+        "Every recorded value of each deal's stage, amount, close date, probability and forecast "
+        "category (propertiesWithHistory), rewritten for every deal that changed."
+    ),
+}
+HUBSPOT_LOAD_ORDER = (
+    "owners",
+    "deal_stages",
+    "companies",
+    "contacts",
+    "deals",
+    "calls",
+    "emails",
+    "meetings",
+    "tasks",
+)
+
+crm_assets: list[AssetsDefinition] = (
+    [_build_hubspot_asset(name) for name in HUBSPOT_LOAD_ORDER]
+    if crm_family() == "hubspot"
+    else [_build_crm_asset(table) for table in CRM_TABLES]
+)
 
 
 def expansion_window(history_start: datetime | None, as_of: date, future_days: int) -> ExpansionWindow:

@@ -19,14 +19,15 @@ from dagster import (
     multi_asset_check,
 )
 
-from ingestion.contract import CRM_TABLES, raw_table_name
+from ingestion.contract import crm_raw_tables
 from ingestion.warehouse import utc_now
 from orchestration import settings
 from orchestration.checks.integrity_suites import COORDINATORS
 from orchestration.resources import WarehouseResource
 
-# Objects that change every working day in a live org; users, roles, quotas and campaigns may not.
-FRESHNESS_TABLES = ("account", "contact", "lead", "opportunity", "opportunityhistory", "task")
+# Objects that change every working day in a live org carry a freshness check (the column holding
+# their last modification); users, roles, quotas and campaigns may not change for days.
+RAW_TABLES = crm_raw_tables()
 VOLUME_CHANGE_LIMIT = 0.5
 
 _VOLUME_DDL = (
@@ -48,8 +49,8 @@ def reference_time() -> datetime:
 
 def _specs() -> list[AssetCheckSpec]:
     specs = []
-    for table in CRM_TABLES:
-        key = AssetKey(["raw", raw_table_name(table)])
+    for table, modified in RAW_TABLES.items():
+        key = AssetKey(["raw", table])
         specs.append(
             AssetCheckSpec(
                 "volume",
@@ -58,12 +59,12 @@ def _specs() -> list[AssetCheckSpec]:
                 metadata={"owner": COORDINATORS},
             )
         )
-        if table in FRESHNESS_TABLES:
+        if modified:
             specs.append(
                 AssetCheckSpec(
                     "freshness",
                     asset=key,
-                    description="Newest SystemModstamp older than SALESOPS_FRESHNESS_HOURS (36): warn.",
+                    description=f"Newest {modified} older than SALESOPS_FRESHNESS_HOURS (36): warn.",
                     metadata={"owner": COORDINATORS},
                 )
             )
@@ -80,8 +81,7 @@ def raw_table_health_checks(
     with store.connect() as connection:
         for statement in _VOLUME_DDL:
             connection.execute(statement)
-        for table in CRM_TABLES:
-            name = raw_table_name(table)
+        for name, modified in RAW_TABLES.items():
             key = AssetKey(["raw", name])
             rows = store.row_count(connection, "raw", name)
             previous = connection.execute(
@@ -105,10 +105,10 @@ def raw_table_health_checks(
                     "change": MetadataValue.float(change) if change is not None else None,
                 },
             )
-            if table not in FRESHNESS_TABLES:
+            if not modified:
                 continue
             newest = connection.execute(
-                f"SELECT max(timezone('UTC', try_cast(systemmodstamp AS TIMESTAMPTZ))) FROM raw.{name}"
+                f"SELECT max(timezone('UTC', try_cast({modified} AS TIMESTAMPTZ))) FROM raw.{name}"
             ).fetchone()[0]
             age_hours = None if newest is None else (reference - newest).total_seconds() / 3600
             yield AssetCheckResult(
