@@ -137,10 +137,15 @@ def _build_hubspot_asset(name: str) -> AssetsDefinition:
         if name == "deals":
             with store.connect(read_only=True) as connection:
                 history_rows = store.row_count(connection, "raw", HISTORY_TABLE)
+                written = connection.execute(
+                    f"SELECT count(*) FROM raw.{HISTORY_TABLE} WHERE _batch_id = ?", [result.batch_id]
+                ).fetchone()[0]
             yield MaterializeResult(
                 asset_key=keys[1],
                 metadata={
                     "source": "hubspot",
+                    "rows_read": written,
+                    "batch_id": result.batch_id,
                     "rows_in_raw": history_rows,
                     "dagster/row_count": history_rows,
                 },
