@@ -8,7 +8,10 @@ STAMP := $(VENV)/.synced
 
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: setup run test ui lint demo clean
+PROFILE ?= S
+SEED ?= 42
+
+.PHONY: setup run test ui lint demo bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +28,10 @@ demo: setup
 
 test: setup
 	@$(BIN)/python -m pytest
+
+# A benchmark, not a test: full, 1%-change and no-change runs plus the floor (docs/performance.md).
+bench: setup
+	@$(BIN)/python -m benchmarks.run --profile $(PROFILE) --seed $(SEED)
 
 ui: setup
 	@mkdir -p $(DAGSTER_HOME)

@@ -4,16 +4,22 @@ Each profile replicates a set of teams ``replicas`` times (the org grows by addi
 per-team generation unit -- and therefore peak memory -- stays the same at every scale).
 Row volumes scale with ``leads_total`` and the number of account executives.
 
-Approximate sizes (two-year window):
+Sizes (two-year window; XS and S as generated with seed 42, M and L are S times ``replicas``,
+leads set by ``leads_total``). "Reps" are account executives and SDRs; every user -- reps, team
+managers and the VP -- has a mailbox file.
 
-=====  =======  ======  =========  ============  ==========  ========  ===========
-name   reps     teams   leads      opportunities  opp.history  tasks     VEVENTs
-=====  =======  ======  =========  ============  ==========  ========  ===========
-XS     8        2       ~400       ~150          ~1k          ~3k       ~200
-S      ~40      5       ~20k       ~6k           ~40k         ~100k     ~4k
-M      ~400     50      ~200k      ~60k          ~400k        ~1M       ~40k
-L      ~2,000   250     ~1M        ~300k         ~2M          ~5M       ~200k
-=====  =======  ======  =========  ============  ==========  ========  ===========
+=====  ============  =====  ======  ======  =============  ============  =====  =======  =========
+name   users/files   reps   teams   leads   opportunities  opp.history   tasks  VEVENTs  occurrences
+=====  ============  =====  ======  ======  =============  ============  =====  =======  =========
+XS     11            8      2       410     189            1.2k          2.1k   213      ~5.5k
+S      42            36     5       19.9k   6.0k           37k           92k    3.9k     ~20k
+M      411           360    50      ~200k   ~60k           ~370k         ~0.9M  ~39k     ~0.2M
+L      2,051         1,800  250     ~1.0M   ~300k          ~1.85M        ~4.7M  ~195k    ~1M
+=====  ============  =====  ======  ======  =============  ============  =====  =======  =========
+
+L is the issue's "about 2,000 reps" org: 2,051 mailboxes (1,800 reps, 250 managers, the VP),
+1M leads, 300k opportunities, ~2M history rows, ~5M tasks, ~200k VEVENTs expanding to ~1M
+occurrences.
 """
 
 from __future__ import annotations
