@@ -46,3 +46,15 @@ from {{ ref(crm_staging_model(entity)) }}
         when 'CLOSED' then 'Closed'
     end
 {%- endmacro %}
+
+{#- A stage's forecast category from its flags and probability (0-100), where HubSpot has no
+    manual one: won Closed, lost Omitted, 90% and over Commit, 75% and over Best Case. -#}
+{% macro stage_forecast_category(is_won, is_closed, probability) -%}
+    case
+        when {{ is_won }} then 'Closed'
+        when {{ is_closed }} then 'Omitted'
+        when {{ probability }} >= 90 then 'Commit'
+        when {{ probability }} >= 75 then 'Best Case'
+        else 'Pipeline'
+    end
+{%- endmacro %}

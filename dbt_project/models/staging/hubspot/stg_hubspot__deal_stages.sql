@@ -2,7 +2,7 @@
 
 {#- The pipelines' stages in order, in the shape of the seed opportunity_stages. A stage label used
     in several pipelines keeps its first place. Forecast category by the stage's probability:
-    won Closed, lost Omitted, 90% and over Commit, 75% and over Best Case, else Pipeline. -#}
+    see the macro stage_forecast_category. -#}
 with
 
 source as (
@@ -48,11 +48,5 @@ select
     is_closed,
     is_won,
     cast(default_probability as double) as default_probability,
-    case
-        when is_won then 'Closed'
-        when is_closed then 'Omitted'
-        when default_probability >= 90 then 'Commit'
-        when default_probability >= 75 then 'Best Case'
-        else 'Pipeline'
-    end as forecast_category
+    {{ stage_forecast_category('is_won', 'is_closed', 'default_probability') }} as forecast_category
 from stages

@@ -7,7 +7,10 @@ source as (
 ),
 
 stages as (
-    select {{ clean_text('id') }} as stage_id, {{ clean_text('label') }} as stage_label
+    select
+        {{ clean_text('id') }} as stage_id,
+        {{ clean_text('label') }} as stage_label,
+        {{ parse_number('probability') }} * 100 as stage_probability
     from {{ source('hubspot', 'deal_stages') }}
 ),
 
@@ -59,11 +62,7 @@ select
     latest.probability,
     coalesce(
         latest.manual_forecast_category,
-        case
-            when latest.is_won then 'Closed'
-            when latest.is_closed then 'Omitted'
-            else 'Pipeline'
-        end
+        {{ stage_forecast_category('latest.is_won', 'latest.is_closed', 'stages.stage_probability') }}
     ) as forecast_category,
     latest.close_date,
     latest.is_closed,
