@@ -21,7 +21,9 @@ Decisions
 * **Per-event problems** (rows, the file still loads): ``missing_uid`` and ``missing_dtstart``
   (event skipped), ``invalid_event`` (an unparseable DTSTART/DTEND/DURATION/RRULE/RDATE/
   EXDATE/RECURRENCE-ID, or a series that cannot be expanded: the whole UID is skipped),
-  ``unknown_tzid`` (the time is read as UTC and the event kept) and ``recurrence_truncated``
+  ``unknown_tzid`` (the time is read as UTC and the event kept), ``end_before_start`` (DTEND
+  before DTSTART or a negative DURATION: the event is skipped rather than silently swapped),
+  ``date_out_of_range`` (DTSTART outside 1900-2199: skipped) and ``recurrence_truncated``
   (more than ``max_occurrences_per_series`` occurrences in the window: the first N by start
   are kept).  Stray non-content lines inside events (e.g. unescaped line breaks in a
   DESCRIPTION) and in ignored components are dropped; broken
@@ -112,6 +114,10 @@ RULE_RECURRENCE_TRUNCATED = "recurrence_truncated"
 RULE_MISSING_UID = "missing_uid"
 RULE_MISSING_DTSTART = "missing_dtstart"
 RULE_INVALID_EVENT = "invalid_event"
+RULE_END_BEFORE_START = "end_before_start"
+RULE_DATE_OUT_OF_RANGE = "date_out_of_range"
+MIN_YEAR, MAX_YEAR = 1900, 2199
+"""Events starting outside these years are skipped (the CRM's date rules use the same bounds)."""
 
 
 @dataclass(frozen=True)
@@ -725,6 +731,10 @@ class _FileParser:
             return None
         if "SEQUENCE" in component and not isinstance(component["SEQUENCE"], int):
             del component["SEQUENCE"]  # broken or repeated: the library compares it as an int
+        impossible = _impossible_times(component)
+        if impossible is not None:
+            self.problem(uid, impossible[0], f"{where}: {impossible[1]}; skipped")
+            return None
         try:
             info = _event_info(component, uid, block.text_lines)
             for tzid in _unknown_tzids(component):
@@ -841,6 +851,37 @@ class _FileParser:
             (source_file, info.uid, start_utc, email, partstat, role, common_name)
             for email, partstat, role, common_name in text.attendees
         )
+
+
+def _impossible_times(component: Event) -> tuple[str, str] | None:
+    """(rule, detail) when the event starts outside MIN_YEAR..MAX_YEAR or ends before it starts.
+
+    The library would silently swap a DTEND that lies before DTSTART (moving the meeting) and
+    silently drop a far-out date, so both are reported and the event skipped instead.
+    """
+    start = component["DTSTART"].dt
+    if not MIN_YEAR <= start.year <= MAX_YEAR:
+        return RULE_DATE_OUT_OF_RANGE, f"DTSTART {start.isoformat()} is outside {MIN_YEAR}-{MAX_YEAR}"
+    if "DTEND" in component:
+        end = component["DTEND"].dt
+        if _comparable_moment(end) < _comparable_moment(start):
+            return RULE_END_BEFORE_START, f"DTEND {end.isoformat()} is before DTSTART {start.isoformat()}"
+    elif "DURATION" in component:
+        duration = component["DURATION"].dt
+        if isinstance(duration, timedelta) and duration < timedelta(0):
+            return RULE_END_BEFORE_START, f"DURATION {duration} is negative"
+    return None
+
+
+def _comparable_moment(value: date | datetime) -> datetime:
+    """A naive UTC datetime for ordering DTSTART and DTEND (dates at midnight)."""
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)  # noqa: DTZ001 - naive, like the rows
+    if value.tzinfo is None:
+        return value
+    with contextlib.suppress(Exception):  # an unknown zone object: its wall-clock time
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(tzinfo=None)
 
 
 def _raw_uid(lines: list[str]) -> str | None:

@@ -118,9 +118,10 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
         if evaluation.passed:
             summary.checks_passed += 1
         else:
+            rules = evaluation.metadata.get("failed_rules")
             summary.checks_failed.append(
                 f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
-                f"({evaluation.severity.value.lower()})"
+                f"({evaluation.severity.value.lower()})" + (f": {rules.value}" if rules is not None else "")
             )
     summary.marts = mart_row_counts(Path(warehouse_path))
     summary.quarantine, summary.hygiene = quality_counts(Path(warehouse_path))

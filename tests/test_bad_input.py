@@ -93,6 +93,10 @@ def test_error_severity_rule_blocks_the_marts_and_warning_does_not(copied_org: d
 
     assert completed.returncode == 1
     assert "raw/salesforce_lead:raw_integrity (error)" in completed.stdout
+    with sqlite3.connect(copied_org["crm"]) as connection:
+        duplicated = connection.execute("SELECT Id FROM lead GROUP BY Id HAVING count(*) > 1").fetchone()[0]
+    # The failed line names the rule and the record.
+    assert f"lead_id_unique (error, 2 rows) on '{duplicated}'" in completed.stdout
     assert "raw/salesforce_contact:raw_integrity (warn)" in completed.stdout
     counts = table_counts(copied_org["warehouse"])
     assert "marts.funnel_conversion" not in counts  # dbt did not run: the lead suite blocked it

@@ -15,8 +15,10 @@
     {{ return(adapter.dispatch('parse_timestamp', 'salesops')(column)) }}
 {%- endmacro %}
 
+{#- 'infinity' and '-infinity' cast to timestamps: they are not dates, so they parse to null. -#}
 {% macro default__parse_timestamp(column) -%}
-    timezone('UTC', try_cast({{ column }} as timestamptz))
+    case when isfinite(try_cast({{ column }} as timestamptz))
+        then timezone('UTC', try_cast({{ column }} as timestamptz)) end
 {%- endmacro %}
 
 {% macro parse_date(column) -%}
@@ -27,8 +29,9 @@
     {{ return(adapter.dispatch('parse_number', 'salesops')(column)) }}
 {%- endmacro %}
 
+{#- 'NaN' and 'Infinity' cast to doubles: they are not amounts, so they parse to null. -#}
 {% macro default__parse_number(column) -%}
-    try_cast({{ column }} as double)
+    case when isfinite(try_cast({{ column }} as double)) then try_cast({{ column }} as double) end
 {%- endmacro %}
 
 {% macro parse_integer(column) -%}

@@ -47,6 +47,25 @@ def _results_table(outcomes: list) -> str:
     return "\n".join(lines)
 
 
+def failed_rules_line(failed: list) -> str:
+    """One line naming each failed rule; error rules add up to 3 offending values (Ids, amounts).
+
+    Warning rules never show values: their samples may hold email addresses.
+    """
+    parts = []
+    for item in failed:
+        count = item.unexpected_count if item.unexpected_count is not None else "?"
+        part = f"{item.name} ({item.severity}, {count} rows)"
+        if item.severity == "error":
+            values = list(
+                dict.fromkeys(" ".join(str(value).split())[:60] for value in item.partial_unexpected)
+            )
+            if values:
+                part += " on " + ", ".join(f"'{value}'" for value in values[:3])
+        parts.append(part)
+    return "; ".join(parts)
+
+
 def _validate_layer(
     context: AssetCheckExecutionContext,
     warehouse: WarehouseResource,
@@ -73,6 +92,8 @@ def _validate_layer(
             "failed_warnings": len(outcome.warnings),
             "results": MetadataValue.md(_results_table(outcome.outcomes)),
         }
+        if failed:
+            metadata["failed_rules"] = MetadataValue.text(failed_rules_line(failed))
         if outcome.data_docs_index is not None:
             metadata["data_docs"] = MetadataValue.path(str(outcome.data_docs_index))
         yield AssetCheckResult(
