@@ -56,7 +56,8 @@ def publish_marts(
     tables: dict[str, int] = {}
     connection = duckdb.connect(str(building))
     try:
-        connection.execute(f"ATTACH '{warehouse_path}' AS warehouse (READ_ONLY)")
+        attach_path = str(warehouse_path).replace("'", "''")  # a configured path is a literal, never SQL
+        connection.execute(f"ATTACH '{attach_path}' AS warehouse (READ_ONLY)")
         names = [
             row[0]
             for row in connection.execute(
