@@ -145,3 +145,29 @@ def load_average() -> list[float]:
 
 def now() -> float:
     return time.perf_counter()
+
+
+def dbt_invocations(dbt_target: Path, run_id: str) -> dict[str, dict[str, float]]:
+    """dbt's own timing of each ``dbt build`` in the run (its run_results.json), to set against the step.
+
+    dagster-dbt gives every invocation its own target folder, ``<step>-<run id[:7]>-<hash>``; best
+    effort: an absent or unreadable folder is skipped.
+    """
+    import json
+
+    found: dict[str, dict[str, float]] = {}
+    for folder in sorted(dbt_target.glob(f"*-{run_id[:7]}-*")):
+        results = folder / "run_results.json"
+        try:
+            data = json.loads(results.read_text())
+        except (OSError, ValueError):
+            continue
+        by_kind: dict[str, float] = {}
+        for node in data.get("results", []):
+            kind = node["unique_id"].split(".", 1)[0]
+            by_kind[kind] = by_kind.get(kind, 0.0) + float(node.get("execution_time") or 0.0)
+        found[folder.name.split("-", 1)[0]] = {
+            "dbt_elapsed": round(float(data.get("elapsed_time") or 0.0), 3),
+            **{f"{kind}_execution_sum": round(seconds, 3) for kind, seconds in sorted(by_kind.items())},
+        }
+    return found

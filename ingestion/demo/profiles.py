@@ -4,17 +4,17 @@ Each profile replicates a set of teams ``replicas`` times (the org grows by addi
 per-team generation unit -- and therefore peak memory -- stays the same at every scale).
 Row volumes scale with ``leads_total`` and the number of account executives.
 
-Sizes (two-year window; XS and S as generated with seed 42, M and L are S times ``replicas``,
-leads set by ``leads_total``). "Reps" are account executives and SDRs; every user -- reps, team
+Sizes (two-year window; XS, S and M as generated with seed 42; L is M times 5 -- same teams,
+five times the replicas and leads). "Reps" are account executives and SDRs; every user -- reps, team
 managers and the VP -- has a mailbox file.
 
 =====  ============  =====  ======  ======  =============  ============  =====  =======  =========
 name   users/files   reps   teams   leads   opportunities  opp.history   tasks  VEVENTs  occurrences
 =====  ============  =====  ======  ======  =============  ============  =====  =======  =========
 XS     11            8      2       410     189            1.2k          2.1k   213      ~5.5k
-S      42            36     5       19.9k   6.0k           37k           92k    3.9k     ~20k
-M      411           360    50      ~200k   ~60k           ~370k         ~0.9M  ~39k     ~0.2M
-L      2,051         1,800  250     ~1.0M   ~300k          ~1.85M        ~4.7M  ~195k    ~1M
+S      42            36     5       19.9k   6.0k           37k           92k    3.9k     22k
+M      411           360    50      200k    60k            375k          940k   39k      ~0.22M
+L      2,051         1,800  250     ~1.0M   ~300k          ~1.87M        ~4.7M  ~195k    ~1.1M
 =====  ============  =====  ======  ======  =============  ============  =====  =======  =========
 
 L is the issue's "about 2,000 reps" org: 2,051 mailboxes (1,800 reps, 250 managers, the VP),
