@@ -115,3 +115,13 @@ def pipeline_run(demo_org: tuple[Path, object], tmp_path_factory: pytest.TempPat
         counts_first,
         counts_second,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server for the warehouse tests: SALESOPS_TEST_POSTGRES_URL, else a private
+    throwaway cluster (tests/postgres.py); fails when neither is available."""
+    from tests.postgres import postgres_server as start_postgres
+
+    with start_postgres() as server:
+        yield server
