@@ -1,0 +1,246 @@
+"""Raw tables written through SQLAlchemy to a server warehouse (``SALESOPS_WAREHOUSE_URL``).
+
+The same raw tables the DuckDB warehouse holds (CRM tables as text, calendar tables typed, each
+with ``_loaded_at`` and ``_batch_id``) written into schema ``raw`` of any SQLAlchemy database:
+PostgreSQL through psycopg's COPY, any other database through executemany. Column names are
+lowercased, as dbt's unquoted references expect on PostgreSQL.
+
+``copy_duckdb_raw`` copies the ``raw`` schema of a built DuckDB warehouse into such a database,
+so that dbt can build the same marts there (tests/test_postgres_marts.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ingestion.crm_sql import is_safe_identifier, redact_url
+from ingestion.warehouse import RAW_SCHEMA
+
+# Column types a raw table may hold, by their portable name.
+SQL_TYPES: dict[str, sa.types.TypeEngine] = {
+    "text": sa.Text(),
+    "timestamp": sa.DateTime(timezone=False),
+    "date": sa.Date(),
+    "boolean": sa.Boolean(),
+    "bigint": sa.BigInteger(),
+    "double": sa.Double(),
+}
+LOAD_COLUMNS = (("_loaded_at", "timestamp"), ("_batch_id", "text"))
+
+# DuckDB column types onto those names; anything else is copied as text.
+_DUCKDB_TYPES = {
+    "VARCHAR": "text",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP_NS": "timestamp",
+    "TIMESTAMP_MS": "timestamp",
+    "TIMESTAMP_S": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamp",
+    "DATE": "date",
+    "BOOLEAN": "boolean",
+    "TINYINT": "bigint",
+    "SMALLINT": "bigint",
+    "INTEGER": "bigint",
+    "BIGINT": "bigint",
+    "UTINYINT": "bigint",
+    "USMALLINT": "bigint",
+    "UINTEGER": "bigint",
+    "DOUBLE": "double",
+    "FLOAT": "double",
+}
+
+BATCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One raw table to write: its name in ``raw``, its columns (name, portable type) and rows."""
+
+    name: str
+    columns: Sequence[tuple[str, str]]
+    rows: Iterable[Sequence[object]]
+
+    @classmethod
+    def text(cls, name: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> RawTable:
+        """A CRM-style table: every source column text, then ``_loaded_at`` and ``_batch_id``."""
+        return cls(name, [*((c, "text") for c in columns), *LOAD_COLUMNS], rows)
+
+
+def _identifier(name: str) -> str:
+    lowered = name.lower()
+    if not is_safe_identifier(lowered):
+        raise ValueError(f"unsafe SQL identifier {name!r}")
+    return lowered
+
+
+def _batches(rows: Iterable[Sequence[object]], size: int) -> Iterator[list[Sequence[object]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class SqlWarehouseWriter:
+    """Writes raw tables into schema ``raw`` of the database at a SQLAlchemy URL.
+
+    Each table is replaced whole (dropped, created, filled) in one transaction, so a reader sees
+    the previous table or the new one, never a half-written one.
+    """
+
+    def __init__(self, url: str | sa.URL, method: str = "auto", schema: str = RAW_SCHEMA) -> None:
+        if method not in ("auto", "copy", "executemany"):
+            raise ValueError(f"unknown write method {method!r}")
+        self.url = sa.make_url(url)
+        self.schema = _identifier(schema)
+        self.method = method
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = sa.create_engine(self.url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> SqlWarehouseWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def uses_copy(self) -> bool:
+        is_psycopg = self.url.get_backend_name() == "postgresql" and self.url.get_driver_name() == "psycopg"
+        if self.method == "copy" and not is_psycopg:
+            raise ValueError(f"COPY needs a postgresql+psycopg URL, not {redact_url(str(self.url))}")
+        return self.method == "copy" or (self.method == "auto" and is_psycopg)
+
+    def write_tables(self, tables: Iterable[RawTable]) -> dict[str, int]:
+        """Replace each table in ``raw``; returns the rows written per table."""
+        written = {}
+        for table in tables:
+            written[table.name] = self.write_table(table)
+        return written
+
+    def write_table(self, table: RawTable) -> int:
+        name = _identifier(table.name)
+        metadata = sa.MetaData()
+        target = sa.Table(
+            name,
+            metadata,
+            *(sa.Column(_identifier(column), SQL_TYPES[kind]) for column, kind in table.columns),
+            schema=self.schema,
+        )
+        with self.engine.begin() as connection:
+            connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+            target.drop(connection, checkfirst=True)
+            target.create(connection)
+            if self.uses_copy:
+                return self._copy_rows(connection, target, table.rows)
+            return self._insert_rows(connection, target, table.rows)
+
+    def _copy_rows(self, connection: Connection, target: sa.Table, rows: Iterable[Sequence[object]]) -> int:
+        from psycopg import sql
+
+        driver_connection = connection.connection.driver_connection
+        statement = sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
+            sql.Identifier(self.schema),
+            sql.Identifier(target.name),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in target.columns),
+        )
+        count = 0
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+
+    def _insert_rows(self, connection: Connection, target: sa.Table, rows: Iterable[Sequence[object]]) -> int:
+        names = [c.name for c in target.columns]
+        count = 0
+        for batch in _batches(rows, BATCH_ROWS):
+            connection.execute(target.insert(), [dict(zip(names, row, strict=True)) for row in batch])
+            count += len(batch)
+        return count
+
+
+def duckdb_raw_tables(
+    connection: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None
+) -> list[str]:
+    """The tables of schema ``raw`` in a DuckDB warehouse (or the named ones), sorted."""
+    found = [
+        row[0]
+        for row in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [RAW_SCHEMA]
+        ).fetchall()
+    ]
+    if tables is None:
+        return found
+    missing = sorted(set(tables) - set(found))
+    if missing:
+        raise ValueError(f"no table raw.{missing[0]} in the DuckDB warehouse")
+    return [t for t in found if t in set(tables)]
+
+
+def _duckdb_columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, str]]:
+    """(column, DuckDB type, portable type) of ``raw.<table>``."""
+    rows = connection.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [RAW_SCHEMA, table],
+    ).fetchall()
+    return [(name, data_type, _DUCKDB_TYPES.get(data_type.upper(), "text")) for name, data_type in rows]
+
+
+def _select_sql(table: str, columns: list[tuple[str, str, str]]) -> str:
+    def expression(name: str, data_type: str, kind: str) -> str:
+        quoted = f'"{_identifier(name)}"'
+        if data_type.upper() == "TIMESTAMP WITH TIME ZONE":
+            return f"timezone('UTC', {quoted})"
+        if kind == "text" and data_type.upper() != "VARCHAR":
+            return f"CAST({quoted} AS VARCHAR)"
+        return quoted
+
+    select_list = ", ".join(expression(*column) for column in columns)
+    return f'SELECT {select_list} FROM {RAW_SCHEMA}."{_identifier(table)}"'
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, size: int) -> Iterator[tuple]:
+    while rows := cursor.fetchmany(size):
+        yield from rows
+
+
+def copy_duckdb_raw(
+    duckdb_path: str | Path,
+    url: str | sa.URL,
+    tables: Sequence[str] | None = None,
+    method: str = "auto",
+) -> dict[str, int]:
+    """Copy schema ``raw`` of the DuckDB warehouse (every table, or the named ones) into the
+    database at ``url``, replacing the tables there; returns the rows copied per table."""
+    copied: dict[str, int] = {}
+    with (
+        duckdb.connect(str(duckdb_path), read_only=True) as source,
+        SqlWarehouseWriter(url, method=method) as writer,
+    ):
+        for table in duckdb_raw_tables(source, tables):
+            columns = _duckdb_columns(source, table)
+            cursor = source.cursor()
+            try:
+                cursor.execute(_select_sql(table, columns))
+                raw_table = RawTable(
+                    table, [(name, kind) for name, _, kind in columns], _fetch(cursor, BATCH_ROWS)
+                )
+                copied[table] = writer.write_table(raw_table)
+            finally:
+                cursor.close()
+    return copied
