@@ -230,7 +230,7 @@ class HubSpotSettings:
     def __repr__(self) -> str:
         return (
             f"HubSpotSettings(api_url={safe_url(self.api_url)!r}, "
-            f"auth={'oauth' if self.uses_oauth else 'private app'}, credentials={REDACTED!r}, "
+            f"auth={'oauth' if self.uses_oauth else 'private app'!r}, credentials={REDACTED!r}, "
             f"max_retries={self.max_retries})"
         )
 
@@ -370,7 +370,7 @@ class HubSpotClient:
             retries += 1
             if retries > self.settings.max_retries:
                 problem = f"HubSpot {obj}: {failure}, still failing after {self.settings.max_retries} retries"
-                raise _error(obj, problem, "retries_exhausted")
+                raise _error(obj, self.scrub(problem), "retries_exhausted")
             delay = self._retry_delay(retries, response, obj, failure)
             logger.warning(
                 "HubSpot %s: %s, retry %d of %d in %.2f s",
@@ -605,20 +605,33 @@ class HubSpotReader:
         return rows
 
     def associations(self, from_object: str, to_object: str, ids: Sequence[str]) -> dict[str, str]:
-        """Associated ids of each record as comma-separated text, primary association first."""
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), ASSOCIATION_BATCH_SIZE):
-            body = {
-                "inputs": [{"id": record_id} for record_id in ids[start : start + ASSOCIATION_BATCH_SIZE]]
-            }
-            path = f"/crm/v4/associations/{from_object}/{to_object}/batch/read"
-            payload = self.client.post(path, from_object, body)
+        """Associated ids of each record as comma-separated text, primary association first.
+
+        A record with more associations than one answer holds has ``paging.next.after`` in its
+        result: it is asked for again with that ``after`` until its last page is read.
+        """
+        path = f"/crm/v4/associations/{from_object}/{to_object}/batch/read"
+        targets: dict[str, list[dict[str, Any]]] = {}
+        inputs: list[dict[str, str]] = [{"id": record_id} for record_id in ids]
+        asked: set[tuple[str, str]] = set()
+        while inputs:
+            batch, inputs = inputs[:ASSOCIATION_BATCH_SIZE], inputs[ASSOCIATION_BATCH_SIZE:]
+            payload = self.client.post(path, from_object, {"inputs": batch})
             for result in _results(payload, from_object):
                 source = result.get("from", {}).get("id") if isinstance(result.get("from"), dict) else None
-                targets = [t for t in result.get("to") or [] if isinstance(t, dict) and "toObjectId" in t]
-                if source is not None and targets:
-                    targets.sort(key=lambda t: (not _is_primary(t), _sort_number(t["toObjectId"])))
-                    found[str(source)] = ",".join(str(t["toObjectId"]) for t in targets)
+                if source is None:
+                    continue
+                page = [t for t in result.get("to") or [] if isinstance(t, dict) and "toObjectId" in t]
+                targets.setdefault(str(source), []).extend(page)
+                after = _next_after(result)
+                if after is not None and (str(source), after) not in asked:
+                    asked.add((str(source), after))
+                    inputs.append({"id": str(source), "after": after})
+        found: dict[str, str] = {}
+        for source, listed in targets.items():
+            if listed:
+                listed.sort(key=lambda t: (not _is_primary(t), _sort_number(t["toObjectId"])))
+                found[source] = ",".join(dict.fromkeys(str(t["toObjectId"]) for t in listed))
         return found
 
     def earliest_created_at(self) -> datetime | None:

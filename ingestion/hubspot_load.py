@@ -68,6 +68,7 @@ def load_hubspot_object(
             if archived:
                 connection.begin()
                 _upsert(warehouse, connection, obj.raw_table, columns, archived, "id", batch_id)
+                warehouse.record_batch(connection, batch_id, SOURCE_NAME, obj.raw_table, len(archived))
                 connection.commit()
                 rows_read += len(archived)
         connection.begin()

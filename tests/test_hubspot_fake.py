@@ -785,6 +785,7 @@ def test_properties_api_and_property_knobs(hs: FakeHubSpot, api: Api) -> None:
         "hubspot_owner_id",
         "dealtype",
         "lead_source",
+        "hs_analytics_source",
         "hs_deal_stage_probability",
         "hs_manual_forecast_category",
         "hs_is_closed",
