@@ -10,6 +10,8 @@ from pathlib import Path
 
 from orchestration import settings
 
+EXIT_LOCKED = 3  # another run holds the warehouse's run lock; nothing was started
+
 
 def ensure_demo_data() -> None:
     """Write the demo CRM and calendars when the pipeline points at them and they are absent."""
@@ -25,7 +27,18 @@ def ensure_demo_data() -> None:
     generate(settings.DEMO_DIR, as_of=settings.as_of())
 
 
-def run_nightly(verbose: bool = False) -> int:
+def run_nightly(verbose: bool = False, wait: bool = False) -> int:
+    from orchestration.run_lock import RunLockBusy, run_lock
+
+    try:
+        with run_lock(os.environ["SALESOPS_WAREHOUSE"], wait=wait):
+            return _run_nightly_locked(verbose)
+    except RunLockBusy as busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return EXIT_LOCKED
+
+
+def _run_nightly_locked(verbose: bool) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
@@ -64,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the whole nightly job once and print a summary")
     run.add_argument("--as-of", help="reference date YYYY-MM-DD (default: SALESOPS_AS_OF or today)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step logs")
+    run.add_argument("--wait", action="store_true", help="wait for a run already in progress, not refuse")
     commands.add_parser("demo", help="write the demo CRM and calendars if absent")
     args = parser.parse_args(argv)
 
@@ -75,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_demo_data()
         if args.command == "demo":
             return 0
-        return run_nightly(verbose=args.verbose)
+        return run_nightly(verbose=args.verbose, wait=args.wait)
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

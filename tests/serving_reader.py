@@ -19,6 +19,8 @@ def read_once(serving: Path) -> str:
         published = connection.execute(
             "SELECT table_name, row_count, dagster_run_id FROM _publication"
         ).fetchall()
+        if len({run_id for _, _, run_id in published}) != 1:
+            raise AssertionError("partial read: tables from more than one publication")
         for table, rows, _ in published:
             actual = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             if actual != rows:
