@@ -11,7 +11,8 @@ A real :class:`http.server.ThreadingHTTPServer` on an ephemeral port, answering
 * ``POST /token`` (``grant_type=refresh_token``) issuing bearer tokens checked by the API.
 
 Tests hold the calendars in memory as Google event resources (single events, recurring
-masters with ``recurrence: ["RRULE:..."]`` and exceptions) and mutate them between syncs:
+masters with ``recurrence: ["RRULE:...", "EXDATE;TZID=...:...", "RDATE..."]`` and exceptions) and
+mutate them between syncs:
 :meth:`put_event`, :meth:`delete_event`, :meth:`put_instance`, :meth:`cancel_instance`,
 :meth:`purge_event`.  With ``singleEvents=true`` masters are expanded with dateutil in
 their own time zone (instance ids ``<master>_<UTC start>Z`` / ``<master>_<date>``).  A full
@@ -123,6 +124,34 @@ def _instant_or_none(value: Any) -> datetime | None:
         return _instant(value)
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
+
+
+def _recurrence_dates(line: str, zone: Any, *, all_day: bool) -> list[datetime]:
+    """The moments of an ``RDATE``/``EXDATE`` line (``;TZID=``, ``;VALUE=DATE``, ``Z`` or the series' zone).
+
+    Timed values come back aware (in ``zone`` unless TZID or ``Z`` say otherwise), dates naive.
+    """
+    head, _, values = line.partition(":")
+    params = dict(part.split("=", 1) for part in head.split(";")[1:] if "=" in part)
+    tzid = params.get("TZID")
+    value_zone = ZoneInfo(tzid) if tzid else zone
+    moments = []
+    for text in (v.strip() for v in values.split(",")):
+        if not text:
+            continue
+        if len(text) == 8:  # VALUE=DATE
+            moment = datetime.strptime(text, "%Y%m%d")
+            moments.append(moment if all_day else moment.replace(tzinfo=value_zone))
+            continue
+        moment = datetime.strptime(text.rstrip("Zz"), "%Y%m%dT%H%M%S")
+        moment = moment.replace(tzinfo=UTC) if text[-1] in "Zz" else moment.replace(tzinfo=value_zone)
+        moments.append(moment.replace(tzinfo=None) if all_day else moment.astimezone(zone))
+    return moments
+
+
+def _same_key(moment: datetime) -> datetime:
+    """Instances compare as instants (timed) or wall dates (all-day, naive)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment
 
 
 def _instance_suffix(start: dict[str, Any]) -> str:
@@ -332,7 +361,8 @@ class FakeGoogleCalendar:
         return instance
 
     def _expand(self, master: dict[str, Any], until: datetime) -> list[dict[str, Any]]:
-        rules = [line for line in master.get("recurrence", []) if line.upper().startswith("RRULE:")]
+        lines = master.get("recurrence", [])
+        rules = [line for line in lines if line.upper().startswith("RRULE:")]
         start = master["start"]
         if "dateTime" in start:
             zone_name = start.get("timeZone")
@@ -341,6 +371,7 @@ class FakeGoogleCalendar:
             first = first.replace(tzinfo=zone) if first.tzinfo is None else first.astimezone(zone)
         else:
             zone_name = None
+            zone = UTC
             day = date.fromisoformat(start["date"])
             first = datetime(day.year, day.month, day.day)
         starts: set[datetime] = set()
@@ -352,6 +383,16 @@ class FakeGoogleCalendar:
                 starts.add(moment)
         if not rules:
             starts.add(first)
+        # RDATE / EXDATE lines (as Google accepts them in ``recurrence``) add / remove instances.
+        for line in lines:
+            name = line.split(";", 1)[0].split(":", 1)[0].upper()
+            if name in ("RDATE", "EXDATE"):
+                moments = _recurrence_dates(line, zone, all_day=first.tzinfo is None)
+                if name == "RDATE":
+                    starts.update(m for m in moments if (m if m.tzinfo else m.replace(tzinfo=UTC)) < until)
+                else:
+                    excluded = {_same_key(m) for m in moments}
+                    starts = {m for m in starts if _same_key(m) not in excluded}
         instances = []
         for moment in sorted(starts):
             if "dateTime" in start:
