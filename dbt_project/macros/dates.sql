@@ -6,20 +6,26 @@
 {%- endmacro %}
 
 {% macro month_start(column) -%}
-    cast(date_trunc('month', {{ column }}) as date)
+    cast({{ dbt.date_trunc('month', column) }} as date)
 {%- endmacro %}
 
+{#- Weeks start on Monday (ISO), on DuckDB and PostgreSQL alike. -#}
 {% macro week_start(column) -%}
-    cast(date_trunc('week', {{ column }}) as date)
+    cast({{ dbt.date_trunc('week', column) }} as date)
+{%- endmacro %}
+
+{#- The date `count` units (day, month, ...) after a date; a negative count goes back. -#}
+{% macro add_to_date(datepart, count, column) -%}
+    cast(({{ dbt.dateadd(datepart, count, column) }}) as date)
 {%- endmacro %}
 
 {#- First day of the (fiscal) quarter holding the date; var fiscal_year_start_month shifts quarters. -#}
 {% macro quarter_start(column) -%}
     {%- set shift = (var('fiscal_year_start_month', 1) | int) - 1 -%}
     {%- if shift == 0 -%}
-    cast(date_trunc('quarter', {{ column }}) as date)
+    cast({{ dbt.date_trunc('quarter', column) }} as date)
     {%- else -%}
-    cast(date_trunc('quarter', {{ column }} - interval '{{ shift }} months') + interval '{{ shift }} months' as date)
+    {{ add_to_date('month', shift, dbt.date_trunc('quarter', '(' ~ dbt.dateadd('month', -shift, column) ~ ')')) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -48,7 +54,7 @@
 {% macro business_seconds_since_epoch(local_ts) -%}
     {%- set day_start = var('business_hours_start', 9) | int * 3600 -%}
     {%- set day_length = (var('business_hours_end', 17) | int - var('business_hours_start', 9) | int) * 3600 -%}
-    {%- set elapsed = epoch_seconds(local_ts) ~ " - " ~ epoch_seconds("timestamp '1970-01-05 00:00:00'") -%}
+    {%- set elapsed = epoch_seconds(local_ts) ~ " - " ~ epoch_seconds("cast('1970-01-05 00:00:00' as " ~ dbt.type_timestamp() ~ ")") -%}
     (
         floor(({{ elapsed }}) / 604800) * {{ 5 * day_length }}
         + least(floor(mod(({{ elapsed }}), 604800) / 86400), 5) * {{ day_length }}
@@ -62,6 +68,7 @@
     {{ return(adapter.dispatch('percentile', 'salesops')(column, fraction)) }}
 {%- endmacro %}
 
+{#- Continuous (interpolated) percentile, as a double. -#}
 {% macro default__percentile(column, fraction) -%}
     quantile_cont({{ column }}, {{ fraction }})
 {%- endmacro %}

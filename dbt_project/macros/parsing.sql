@@ -35,5 +35,5 @@
 {%- endmacro %}
 
 {% macro parse_integer(column) -%}
-    cast(round({{ parse_number(column) }}) as bigint)
+    cast({{ round_half_away(parse_number(column)) }} as bigint)
 {%- endmacro %}

@@ -50,10 +50,10 @@ from leads
 cross join as_of
 left join lead_responses on leads.lead_id = lead_responses.lead_id
 where not leads.is_converted
-    and leads.created_at <= cast(as_of.as_of_date as timestamp) - interval '7 days'
+    and leads.created_at <= ({{ dbt.dateadd('day', -7, 'cast(as_of.as_of_date as ' ~ dbt.type_timestamp() ~ ')') }})
     and (
         lead_responses.first_response_at is null
-        or lead_responses.first_response_at > leads.created_at + interval '7 days'
+        or lead_responses.first_response_at > ({{ dbt.dateadd('day', 7, 'leads.created_at') }})
     )
 
 union all

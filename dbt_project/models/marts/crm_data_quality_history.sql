@@ -21,8 +21,8 @@ org_level as (
     select
         'org' as level,
         checks.check_name,
-        cast(null as varchar) as owner_id,
-        coalesce(sum(worklist.record_count), 0) as record_count
+        cast(null as {{ dbt.type_string() }}) as owner_id,
+        cast(coalesce(sum(worklist.record_count), 0) as {{ dbt.type_bigint() }}) as record_count
     from checks
     left join worklist on checks.check_name = worklist.check_name
     group by 1, 2, 3

@@ -32,7 +32,7 @@ buyers as (
 ranked as (
     select
         *,
-        rank() over (order by recency_days desc) as recency_rank,
+        rank() over (order by recency_days desc nulls last) as recency_rank,
         rank() over (order by won_deals) as frequency_rank,
         rank() over (order by lifetime_won_amount) as monetary_rank
     from buyers

@@ -30,7 +30,7 @@ trainings as (
     inner join meetings on reps.rep_id = meetings.rep_id
     where meetings.meeting_type = 'training'
         and cast(meetings.start_at as date) >= reps.hire_date
-        and cast(meetings.start_at as date) < cast(reps.hire_date + interval '90 days' as date)
+        and cast(meetings.start_at as date) < {{ add_to_date('day', 90, 'reps.hire_date') }}
     group by 1
 ),
 
@@ -54,7 +54,7 @@ first_full_quarters as (
     select
         rep_id,
         {#- the quarter holding the day before hire starts before it, so the next one is the first full one -#}
-        cast({{ quarter_start("cast(hire_date - interval '1 day' as date)") }} + interval '3 months' as date)
+        {{ add_to_date('month', 3, quarter_start(add_to_date('day', -1, 'hire_date'))) }}
             as first_full_quarter_start
     from reps
 ),
@@ -70,7 +70,7 @@ progress as (
         first_opportunities.first_won_at,
         {{ days_between('reps.hire_date', 'first_opportunities.first_won_at') }} as days_to_first_win,
         case
-            when cast(first_full_quarters.first_full_quarter_start + interval '3 months' as date) <= as_of.as_of_date
+            when {{ add_to_date('month', 3, 'first_full_quarters.first_full_quarter_start') }} <= as_of.as_of_date
                 then quarterly_attainment.attainment
         end as first_full_quarter_attainment
     from reps

@@ -9,7 +9,7 @@ as_of as (
 quarters as (
     select current_quarter_start as quarter_start from as_of
     union all
-    select cast(current_quarter_start + interval '3 months' as date) from as_of
+    select {{ add_to_date('month', 3, 'current_quarter_start') }} from as_of
 ),
 
 opportunities as (
@@ -61,7 +61,7 @@ trailing_performance as (
     from opportunities
     cross join as_of
     where opportunities.is_closed
-        and opportunities.close_date >= cast(as_of.current_quarter_start - interval '12 months' as date)
+        and opportunities.close_date >= {{ add_to_date('month', -12, 'as_of.current_quarter_start') }}
         and opportunities.close_date < as_of.current_quarter_start
     group by 1
 ),

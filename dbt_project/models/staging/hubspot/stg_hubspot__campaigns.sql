@@ -8,8 +8,8 @@ select
     cast(null as varchar) as status,
     cast(null as date) as start_date,
     cast(null as date) as end_date,
-    cast(null as double) as budgeted_cost,
-    cast(null as double) as actual_cost,
+    cast(null as {{ type_double() }}) as budgeted_cost,
+    cast(null as {{ type_double() }}) as actual_cost,
     cast(null as timestamp) as created_at,
     cast(null as timestamp) as system_modstamp
 where 1 = 0

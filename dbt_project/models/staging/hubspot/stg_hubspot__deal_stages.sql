@@ -47,6 +47,6 @@ select
     cast(stage_order as integer) as stage_order,
     is_closed,
     is_won,
-    cast(default_probability as double) as default_probability,
+    cast(default_probability as {{ type_double() }}) as default_probability,
     {{ stage_forecast_category('is_won', 'is_closed', 'default_probability') }} as forecast_category
 from stages

@@ -5,6 +5,6 @@ select
     cast(null as varchar) as quota_id,
     cast(null as varchar) as quota_owner_id,
     cast(null as date) as start_date,
-    cast(null as double) as quota_amount,
+    cast(null as {{ type_double() }}) as quota_amount,
     cast(null as timestamp) as system_modstamp
 where 1 = 0

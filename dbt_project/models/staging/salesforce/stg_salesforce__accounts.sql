@@ -25,7 +25,7 @@ typed as (
 latest as (
     select
         *,
-        row_number() over (partition by account_id order by system_modstamp desc, _loaded_at desc) as version_rank
+        row_number() over (partition by account_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
     from typed
 )
 

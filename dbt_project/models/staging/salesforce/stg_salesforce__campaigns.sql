@@ -26,7 +26,7 @@ typed as (
 latest as (
     select
         *,
-        row_number() over (partition by campaign_id order by system_modstamp desc, _loaded_at desc) as version_rank
+        row_number() over (partition by campaign_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
     from typed
 )
 

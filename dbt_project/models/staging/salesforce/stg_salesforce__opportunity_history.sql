@@ -26,7 +26,7 @@ latest as (
     select
         *,
         row_number() over (
-            partition by opportunity_history_id order by system_modstamp desc, _loaded_at desc
+            partition by opportunity_history_id order by system_modstamp desc nulls last, _loaded_at desc
         ) as version_rank
     from typed
 )
