@@ -9,7 +9,9 @@ months and quarters without quota, a zero quota, a campaign without opportunitie
 training series, an all-day event and the same meeting exported from several mailboxes.
 
 The nightly job runs three times on it (as_of 2026-05-06, then 2026-05-20 twice); every mart is
-then compared, whole, with the rows written out in this file for as_of 2026-05-20.
+then compared, whole, with the rows written out in this file for as_of 2026-05-20. The same
+expectations hold on PostgreSQL: the raw tables are copied there and `dbt build --target
+postgres` runs with the same three as_of dates (every test runs for [duckdb] and [postgres]).
 
 Calendar facts used throughout: 2026-04-06, 04-13, 04-20, 04-27, 05-04, 05-11 and 05-18 are
 Mondays; New York is UTC-4 in April 2026 (EDT), Tokyo is UTC+9 all year.
@@ -24,10 +26,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from tests.conftest import execute_nightly, pipeline_env
 from tests.crm_fixtures import create_crm, insert_rows
+from tests.postgres import DbtInvocation
 
 AS_OF = date(2026, 5, 20)  # a Wednesday in Q2 2026; trailing four quarters = 2025-04-01 .. 2026-03-31
 EARLIER_AS_OF = date(2026, 5, 6)  # first run: same quarters, before O10 (won 2026-05-08) closed
@@ -365,9 +370,17 @@ class HandwrittenRun:
     warehouse: Path
     results: list  # dagster ExecuteInProcessResult per run: EARLIER_AS_OF, AS_OF, AS_OF again
     snapshots: list[list[dict]]  # marts.pipeline_snapshots after each run ([] when missing)
+    postgres_dsn: str | None = None  # the marts were built on PostgreSQL (results: DbtInvocation)
 
     def rows(self, table: str) -> list[dict]:
+        if self.postgres_dsn:
+            return postgres_query_rows(self.postgres_dsn, f"SELECT * FROM marts.{table}")
         return query_rows(self.warehouse, f"SELECT * FROM marts.{table}")
+
+    def has_mart(self, table: str) -> bool:
+        if self.postgres_dsn:
+            return postgres_mart_exists(self.postgres_dsn, table)
+        return mart_exists(self.warehouse, table)
 
 
 def query_rows(warehouse: Path, sql: str) -> list[dict]:
@@ -383,8 +396,19 @@ def mart_exists(warehouse: Path, table: str) -> bool:
         return bool(connection.execute(sql, [table]).fetchone()[0])
 
 
+def postgres_query_rows(dsn: str, sql: str) -> list[dict]:
+    with psycopg.connect(dsn, row_factory=dict_row) as connection:
+        return connection.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+def postgres_mart_exists(dsn: str, table: str) -> bool:
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = %s"
+    with psycopg.connect(dsn) as connection:
+        return bool(connection.execute(sql, [table]).fetchone()[0])  # type: ignore[index]
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> HandwrittenRun:
+def duckdb_run(tmp_path_factory: pytest.TempPathFactory) -> HandwrittenRun:
     root = tmp_path_factory.mktemp("handwritten")
     write_crm(root / "crm.sqlite")
     write_calendars(root / "calendars")
@@ -396,6 +420,37 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> HandwrittenRun:
         exists = warehouse.exists() and mart_exists(warehouse, "pipeline_snapshots")
         snapshots.append(query_rows(warehouse, "SELECT * FROM marts.pipeline_snapshots") if exists else [])
     return HandwrittenRun(warehouse, results, snapshots)
+
+
+def postgres_run(
+    duckdb_run: HandwrittenRun, server: object, tmp_path_factory: pytest.TempPathFactory
+) -> HandwrittenRun:
+    """The DuckDB run's raw tables (the same CRM and calendars each run) copied into a fresh
+    PostgreSQL database, and dbt built there for each as_of in turn, as the nightly job would."""
+    from ingestion.sql_warehouse import copy_duckdb_raw
+    from tests.postgres import fresh_database, run_dbt_on_postgres
+
+    database = fresh_database(server, "salesops_handwritten")  # type: ignore[arg-type]
+    copy_duckdb_raw(duckdb_run.warehouse, database.url)
+    root = tmp_path_factory.mktemp("handwritten_postgres")
+    results, snapshots = [], []
+    for index, as_of in enumerate((EARLIER_AS_OF, AS_OF, AS_OF)):
+        build = run_dbt_on_postgres(database, as_of.isoformat(), root / f"run{index}")
+        results.append(build)
+        exists = build.success and postgres_mart_exists(database.dsn, "pipeline_snapshots")
+        snapshots.append(
+            postgres_query_rows(database.dsn, "SELECT * FROM marts.pipeline_snapshots") if exists else []
+        )
+    return HandwrittenRun(duckdb_run.warehouse, results, snapshots, postgres_dsn=database.dsn)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def run(
+    request: pytest.FixtureRequest, duckdb_run: HandwrittenRun, tmp_path_factory: pytest.TempPathFactory
+) -> HandwrittenRun:
+    if request.param == "duckdb":
+        return duckdb_run
+    return postgres_run(duckdb_run, request.getfixturevalue("postgres_server"), tmp_path_factory)
 
 
 # ========================================================================== comparing marts
@@ -425,7 +480,7 @@ def same(actual: object, expected: object) -> bool:
 def assert_mart(
     run: HandwrittenRun, table: str, key: tuple[str, ...], columns: tuple[str, ...], expected: list[tuple]
 ) -> None:
-    if not mart_exists(run.warehouse, table):
+    if not run.has_mart(table):
         pytest.fail(f"marts.{table} was not built")
     assert_rows(run.rows(table), f"marts.{table}", key, columns, expected)
 
@@ -471,6 +526,9 @@ def row_differences(
 
 def test_every_run_succeeds(run: HandwrittenRun) -> None:
     for as_of, result in zip((EARLIER_AS_OF, AS_OF, AS_OF), run.results, strict=True):
+        if isinstance(result, DbtInvocation):
+            assert result.success, f"dbt build --target postgres with as_of {as_of} failed:\n{result.tail()}"
+            continue
         failed = [
             (f"{e.asset_key.to_user_string()}:{e.check_name}", e.severity.value)
             for e in result.get_asset_check_evaluations()
