@@ -174,3 +174,47 @@ def test_raw_copy_keeps_every_value(
     pg_columns, pg_values = postgres_rows(database.dsn, "raw", "salesforce_account")
     assert pg_columns == [c.lower() for c in columns]  # lowercased, as unquoted references expect
     assert sorted(pg_values, key=str) == sorted(values, key=str)
+
+
+def test_hubspot_staging_equals_duckdb(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """HubSpot's staging, canonical models, quarantine (malformed deals, offending values as JSON)
+    and reconciliation, from the hand-written raw rows of tests/test_hubspot_staging.py."""
+    from tests.test_hubspot_staging import _write_raw
+
+    base = tmp_path_factory.mktemp("hubspot_postgres")
+    warehouse = base / "warehouse.duckdb"
+    _write_raw(warehouse)
+    env = {"SALESOPS_CRM_SOURCE": "hubspot", "SALESOPS_WAREHOUSE": str(warehouse)}
+    select = (
+        "resource_type:seed path:models/staging/hubspot path:models/staging/crm quarantine raw_reconciliation"
+    )
+    args = ["build", "--select", select]
+    on_duckdb = run_dbt("duckdb", args, base / "duckdb", env, E2E_AS_OF.isoformat())
+    assert on_duckdb.success, on_duckdb.tail()
+    database = fresh_database(postgres_server, "salesops_hubspot")
+    copy_duckdb_raw(warehouse, database.url)
+    on_postgres = run_dbt(
+        "postgres", args, base / "postgres", {**env, **database.dbt_env()}, E2E_AS_OF.isoformat()
+    )
+    assert on_postgres.success, on_postgres.tail()
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        tables = connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('staging', 'quality') ORDER BY 1, 2"
+        ).fetchall()
+    problems = []
+    for schema, table in tables:
+        duckdb_columns, duckdb_values = duckdb_rows(warehouse, schema, table)
+        postgres_columns, postgres_values = postgres_rows(database.dsn, schema, table)
+        problems += [
+            f"{schema}.{table}: {p}"
+            for p in table_differences(
+                duckdb_columns, duckdb_values, postgres_columns, postgres_values, ignore=RUN_COLUMNS
+            )
+        ]
+    assert ("quality", "quarantine") in tables and ("staging", "stg_crm__opportunities") in tables
+    assert not problems, "HubSpot staging differs between DuckDB and PostgreSQL:\n" + "\n".join(problems)
+    quarantined = duckdb_rows(warehouse, "quality", "quarantine")[1]
+    assert quarantined, "the hand-written HubSpot rows should quarantine some deals"
