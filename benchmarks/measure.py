@@ -55,20 +55,35 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants, summed."""
+def tree_rss(root: int) -> dict[int, int]:
+    """Resident memory of ``root`` and each of its descendants, by pid."""
     children = _children_map()
-    total = 0
+    sizes: dict[int, int] = {}
     stack = [root]
     while stack:
         pid = stack.pop()
         try:
             with open(f"/proc/{pid}/statm", "rb") as handle:
-                total += int(handle.read().split()[1]) * PAGE_SIZE
+                sizes[pid] = int(handle.read().split()[1]) * PAGE_SIZE
         except (OSError, IndexError, ValueError):
             pass
         stack.extend(children.get(pid, ()))
-    return total
+    return sizes
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants, summed."""
+    return sum(tree_rss(root).values())
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            parts = handle.read().split(b"\0")
+    except OSError:
+        return "?"
+    words = [Path(part.decode(errors="replace")).name for part in parts[:4] if part]
+    return " ".join(words)[:80]
 
 
 class RssSampler:
@@ -78,6 +93,7 @@ class RssSampler:
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self.peak_processes: list[tuple[str, float]] = []  # (command, MB) at the peak, largest first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,7 +107,12 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            sizes = tree_rss(self.pid)
+            total = sum(sizes.values())
+            if total > self.peak:
+                self.peak = total
+                largest = sorted(sizes.items(), key=lambda item: -item[1])[:4]
+                self.peak_processes = [(_command(pid), round(size / 1024**2, 1)) for pid, size in largest]
             self._stop.wait(self.interval)
 
 

@@ -113,6 +113,7 @@ def timed_subprocess(command: list[str], env: dict[str, str]) -> tuple[subproces
     return completed, {
         "wall_seconds": round(wall, 3),
         "peak_rss_mb": round(sampler.peak / 1024**2, 1),
+        "peak_rss_largest_processes": sampler.peak_processes,
         # CPU time (user + system) of the whole tree: less sensitive than wall time to other load.
         "cpu_seconds": round(
             cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 1
