@@ -544,7 +544,7 @@ PROBE = """
 def chromium() -> str:
     found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
     if not found:
-        pytest.skip("Debian's chromium is not installed; .ci/run installs it")
+        pytest.fail("Debian's chromium is not installed: `apt-get install -y chromium` (.ci/run does it)")
     return found
 
 
