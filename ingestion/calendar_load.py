@@ -21,6 +21,7 @@ from ingestion.calendar_ics import (
     ParsedCalendarFile,
     parse_calendar_files,
 )
+from ingestion.crash_points import crash_point
 from ingestion.errors import SourceError
 from ingestion.warehouse import Warehouse, new_batch_id, utc_now
 
@@ -213,6 +214,7 @@ def _replace_file_rows(
         """INSERT OR REPLACE INTO meta.calendar_files VALUES (?, ?, ?, ?, ?, ?, ?)""",
         [parsed.source_file, size, sha, window_start, window_end, loaded_at, len(parsed.occurrences)],
     )
+    crash_point("calendar_file")
     connection.commit()
 
 

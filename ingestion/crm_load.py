@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.contract import ID_COLUMN, MODSTAMP_COLUMN, raw_table_name
+from ingestion.crash_points import crash_point
 from ingestion.crm_sql import SOURCE_NAME, SqlCrmReader
 from ingestion.warehouse import Warehouse, new_batch_id, utc_now
 
@@ -91,6 +92,7 @@ def load_crm_table(
             cursor = _advance(connection, cursor, keyed, sync_started)
             warehouse.set_cursor(connection, SOURCE_NAME, raw_table, cursor)
             warehouse.record_batch(connection, batch_id, SOURCE_NAME, raw_table, batch.num_rows)
+            crash_point("crm_batch")
             connection.commit()
             table_was_empty = False
             rows_read += batch.num_rows

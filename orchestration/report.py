@@ -25,6 +25,9 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.crash_points import crash_point
+from orchestration.serving import remove_stale_temporaries
+
 WEEKS = 12  # lead response and rep activity: the last twelve ISO weeks up to as_of
 FUNNEL_MONTHS = 12  # funnel conversion: lead cohorts of the last twelve months up to as_of
 NO_TEAM = "(no team)"
@@ -1587,9 +1590,11 @@ def render_report(serving_path: Path, output_path: Path, as_of: date) -> ReportS
     with duckdb.connect(str(serving_path), read_only=True) as connection:
         page, charts, forecast_available = build_html(Marts(connection), as_of)
     output_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output_path.parent, f".{output_path.name}.")
     temporary = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
     data = page.encode("utf-8")
     temporary.write_bytes(data)
+    crash_point("report_write")
     os.replace(temporary, output_path)
     return ReportSummary(
         path=output_path,

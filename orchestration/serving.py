@@ -9,12 +9,14 @@ hashes, so the serving copy carries no customer or employee email address.
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from ingestion.crash_points import crash_point
 from ingestion.warehouse import quoted, utc_now
 
 PUBLICATION_TABLE = "_publication"
@@ -45,6 +47,31 @@ def _select_list(connection: duckdb.DuckDBPyConnection, table: str) -> str:
     return ", ".join(parts)
 
 
+def remove_stale_temporaries(folder: Path, prefix: str) -> list[Path]:
+    """Remove ``<prefix><pid>...`` files whose writing process is gone (killed mid-write).
+
+    A crash or SIGKILL between creating a temporary file and renaming it leaves the file behind, and
+    the next run has another pid, so it would never be reused; files of a live process are kept.
+    """
+    removed = []
+    for path in folder.glob(glob.escape(prefix) + "*"):
+        pid = path.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def publish_marts(
     warehouse_path: Path, serving_path: Path, salt: str, run_id: str, as_of: str
 ) -> Publication:
@@ -53,6 +80,7 @@ def publish_marts(
     building = serving_path.with_name(f"{serving_path.name}.building-{os.getpid()}")
     for leftover in (building, building.with_name(building.name + ".wal")):
         leftover.unlink(missing_ok=True)
+    remove_stale_temporaries(serving_path.parent, f"{serving_path.name}.building-")
     tables: dict[str, int] = {}
     connection = duckdb.connect(str(building))
     try:
@@ -73,6 +101,7 @@ def publish_marts(
                 {"salt": salt} if "$salt" in select_list else None,
             )
             tables[name] = connection.execute(f"SELECT count(*) FROM main.{quoted(name)}").fetchone()[0]
+            crash_point("publish_table")
         connection.execute(
             f"CREATE TABLE {PUBLICATION_TABLE} (table_name VARCHAR, row_count BIGINT, "
             "published_at TIMESTAMP, dagster_run_id VARCHAR, as_of DATE)"

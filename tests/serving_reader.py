@@ -28,7 +28,7 @@ def read_once(serving: Path) -> str:
         return published[0][2]
 
 
-def main(serving: Path, stop_file: Path, report: Path) -> None:
+def main(serving: Path, stop_file: Path, report: Path, interval: float = 0.02) -> None:
     queries, errors, run_ids, messages = 0, 0, [], []
     while not stop_file.exists():
         try:
@@ -39,11 +39,11 @@ def main(serving: Path, stop_file: Path, report: Path) -> None:
             errors += 1
             messages.append(f"{type(error).__name__}: {error}")
         queries += 1
-        time.sleep(0.02)
+        time.sleep(interval)
     report.write_text(
         json.dumps({"queries": queries, "errors": errors, "run_ids": run_ids, "messages": messages[:5]})
     )
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *map(float, sys.argv[4:5]))
