@@ -87,7 +87,6 @@ message built from a response is scrubbed of them.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
 import random
@@ -103,6 +102,7 @@ import duckdb
 import pyarrow as pa
 import requests
 
+from ingestion.api_http import retry_after_seconds
 from ingestion.calendar_ics import RULE_INVALID_EVENT, ExpansionWindow
 from ingestion.calendar_load import _DDL as CALENDAR_DDL
 from ingestion.calendar_load import (
@@ -433,7 +433,7 @@ class GoogleCalendarClient:
         return _one_line(self.redact(message), 200), reason
 
     def _wait(self, attempt: int, retry_after: str | None, detail: str) -> None:
-        delay = _retry_after_seconds(retry_after)
+        delay = retry_after_seconds(retry_after)
         if delay is not None:
             delay = min(delay, self.max_retry_after)
         else:
@@ -443,24 +443,6 @@ class GoogleCalendarClient:
             "%s; retrying in %.1f s (attempt %d of %d)", detail, delay, attempt + 1, self.max_attempts
         )
         self._sleep(delay)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; unreadable: ``None``."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 # --------------------------------------------------------------------------- event mapping

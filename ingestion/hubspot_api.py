@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -34,12 +33,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import requests
 
+from ingestion.api_http import insecure_url_problem, retry_after_seconds, safe_url
 from ingestion.crm_load import parse_source_datetime
 from ingestion.crm_sql import warehouse_column_name
 from ingestion.errors import SourceError
@@ -57,7 +55,6 @@ OWNERS_PAGE_SIZE = 500
 HISTORY_BATCH_SIZE = 50  # batch reads with propertiesWithHistory take at most 50 ids
 ASSOCIATION_BATCH_SIZE = 1000
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REDACTED = "<redacted>"
 HISTORY_PROPERTIES = (
     "dealstage",
@@ -241,27 +238,10 @@ def _config_error(problem: str) -> NoReturn:
     raise SourceError(SOURCE_NAME, f"HubSpot settings: {problem}", rule="configuration")
 
 
-def safe_url(url: str) -> str:
-    """scheme://host[:port]/path of a URL: no user info, query or fragment."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-
-
 def _require_secure_url(url: str, what: str) -> None:
-    """Tokens only travel over HTTPS (plain HTTP is allowed to a loopback address, for tests)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or not host or parts.username or parts.password:
-        _config_error(f"{what} {safe_url(url)!r} is not a valid URL without credentials")
-    elif parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
-        _config_error(f"{what} {safe_url(url)!r} must use https")
+    problem = insecure_url_problem(url, what)
+    if problem:
+        _config_error(problem)
 
 
 def _error(obj: str, problem: str, rule: str) -> SourceError:
@@ -413,7 +393,9 @@ class HubSpotClient:
         return response, f"HTTP {response.status_code} {_category(response)}".strip()
 
     def _retry_delay(self, retries: int, response: requests.Response | None, obj: str, failure: str) -> float:
-        retry_after = retry_after_seconds(response)
+        retry_after = retry_after_seconds(
+            response.headers.get("Retry-After") if response is not None else None
+        )
         if retry_after is not None:
             if retry_after > self.settings.max_retry_after:
                 problem = f"HubSpot {obj}: {failure} asks to retry after {retry_after:g} s, too long to wait"
@@ -461,24 +443,6 @@ def _category(response: requests.Response) -> str:
 def _message(response: requests.Response) -> str:
     message = _error_body(response).get("message", "")
     return " ".join(message.split())[:200] if isinstance(message, str) else ""
-
-
-def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip() if response is not None else ""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def epoch_ms(moment: datetime) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -40,13 +39,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import requests
 
+from ingestion.api_http import insecure_url_problem, retry_after_seconds, safe_url
 from ingestion.contract import CRM_CONTRACT, ID_COLUMN, MODSTAMP_COLUMN
 from ingestion.crm_load import parse_source_datetime
 from ingestion.crm_sql import SOURCE_NAME, SourceTable, warehouse_column_name
@@ -77,7 +76,6 @@ UNSELECTED_FIELD_TYPES = frozenset({"address", "location", "base64"})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRYABLE_ERROR_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 MAX_QUERY_URL_LENGTH = 16_000  # the REST API refuses URIs over 16,384 bytes
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REDACTED = "<redacted>"
 
 _API_VERSION = re.compile(r"^v\d{2,3}\.\d$")
@@ -151,29 +149,10 @@ def _config_error(problem: str) -> NoReturn:
     raise SourceError(SOURCE_NAME, f"Salesforce settings: {problem}", rule="configuration")
 
 
-def safe_url(url: str) -> str:
-    """scheme://host[:port]/path of a URL: no user info, query or fragment."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
 def _require_secure_url(url: str, what: str) -> None:
-    """Tokens only travel over HTTPS (plain HTTP is allowed to a loopback address, for tests)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = None
-    if parts is None or not host or parts.username or parts.password:
-        _config_error(f"{what} {safe_url(url)!r} is not a valid URL without credentials")
-    elif parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
-        _config_error(f"{what} {safe_url(url)!r} must use https")
+    problem = insecure_url_problem(url, what)
+    if problem:
+        _config_error(problem)
 
 
 class _QueryTimeout(Exception):
@@ -306,7 +285,9 @@ class SalesforceClient:
 
     def _retry_delay(self, retries: int, response: requests.Response | None, obj: str, failure: str) -> float:
         """Retry-After when the server sent one, else exponential backoff with jitter (half to full)."""
-        retry_after = _retry_after_seconds(response)
+        retry_after = retry_after_seconds(
+            response.headers.get("Retry-After") if response is not None else None
+        )
         if retry_after is not None:
             if retry_after > self.settings.max_retry_after:
                 problem = (
@@ -365,24 +346,6 @@ def _is_transient(response: requests.Response) -> bool:
     return response.status_code in RETRYABLE_STATUSES or (
         response.status_code in (400, 403) and _error_code(response) in RETRYABLE_ERROR_CODES
     )
-
-
-def _retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip() if response is not None else ""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 @dataclass(frozen=True)
