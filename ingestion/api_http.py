@@ -51,3 +51,10 @@ def retry_after_seconds(value: str | None) -> float | None:
             moment = moment.replace(tzinfo=UTC)
         seconds = (moment - datetime.now(UTC)).total_seconds()
     return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def backoff_seconds(retry: int, base: float, cap: float, jitter: float) -> float:
+    """Exponential backoff with jitter: the ``retry``-th wait (1-based) lies between half and all
+    of ``min(cap, base * 2 ** (retry - 1))``; ``jitter`` is a number in [0, 1)."""
+    ceiling = min(cap, base * 2 ** (retry - 1))
+    return ceiling / 2 + jitter * ceiling / 2

@@ -102,7 +102,7 @@ import duckdb
 import pyarrow as pa
 import requests
 
-from ingestion.api_http import retry_after_seconds
+from ingestion.api_http import backoff_seconds, retry_after_seconds
 from ingestion.calendar_ics import RULE_INVALID_EVENT, ExpansionWindow
 from ingestion.calendar_load import _DDL as CALENDAR_DDL
 from ingestion.calendar_load import (
@@ -437,8 +437,7 @@ class GoogleCalendarClient:
         if delay is not None:
             delay = min(delay, self.max_retry_after)
         else:
-            step = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-            delay = step / 2 + step / 2 * self._jitter()
+            delay = backoff_seconds(attempt, self.backoff_base, self.backoff_max, self._jitter())
         logger.warning(
             "%s; retrying in %.1f s (attempt %d of %d)", detail, delay, attempt + 1, self.max_attempts
         )

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 
 import requests
 
-from ingestion.api_http import insecure_url_problem, retry_after_seconds, safe_url
+from ingestion.api_http import backoff_seconds, insecure_url_problem, retry_after_seconds, safe_url
 from ingestion.crm_load import parse_source_datetime
 from ingestion.crm_sql import warehouse_column_name
 from ingestion.errors import SourceError
@@ -401,8 +401,7 @@ class HubSpotClient:
                 problem = f"HubSpot {obj}: {failure} asks to retry after {retry_after:g} s, too long to wait"
                 raise _error(obj, problem, "retries_exhausted")
             return retry_after
-        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (retries - 1))
-        return ceiling / 2 + self._jitter() * ceiling / 2
+        return backoff_seconds(retries, self.settings.backoff_base, self.settings.backoff_cap, self._jitter())
 
     def _raise_api_error(self, response: requests.Response, obj: str, has_after: bool) -> NoReturn:
         category = _category(response)

@@ -45,7 +45,7 @@ from urllib.parse import urlencode
 import pyarrow as pa
 import requests
 
-from ingestion.api_http import insecure_url_problem, retry_after_seconds, safe_url
+from ingestion.api_http import backoff_seconds, insecure_url_problem, retry_after_seconds, safe_url
 from ingestion.contract import CRM_CONTRACT, ID_COLUMN, MODSTAMP_COLUMN
 from ingestion.crm_load import parse_source_datetime
 from ingestion.crm_sql import SOURCE_NAME, SourceTable, warehouse_column_name
@@ -295,8 +295,7 @@ class SalesforceClient:
                 )
                 raise _error(obj, problem, "retries_exhausted")
             return retry_after
-        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (retries - 1))
-        return ceiling / 2 + self._jitter() * ceiling / 2
+        return backoff_seconds(retries, self.settings.backoff_base, self.settings.backoff_cap, self._jitter())
 
     def _raise_api_error(self, response: requests.Response, obj: str, not_found_rule: str) -> NoReturn:
         code = _error_code(response)
