@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,8 +50,8 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def _tolerant_sqlite_text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+def _tolerant_text(value: bytes | str | None) -> str | None:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
 class SqlCrmReader:
@@ -162,7 +163,7 @@ class SqlCrmReader:
             query = query.where(modstamp >= bound)
         names = list(table.columns)
         try:
-            with self.engine.connect() as connection:
+            with self.engine.connect() as connection, _text_as_bytes(connection):
                 result = connection.execution_options(stream_results=True).execute(query)
                 while rows := result.fetchmany(self.batch_size):
                     yield _rows_to_arrow(names, rows)
@@ -194,13 +195,40 @@ def _require_sqlite_file(engine: Engine) -> None:
 
 
 def _configure_sqlite_connection(dbapi_connection: object, _record: object) -> None:
-    dbapi_connection.text_factory = _tolerant_sqlite_text  # type: ignore[attr-defined]
+    dbapi_connection.text_factory = _tolerant_text  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _text_as_bytes(connection: sa.Connection) -> Iterator[None]:
+    """On SQLite, rows read inside come back with text as bytes, decoded a column at a time by
+    ``_text_array``: a Python call per value (sqlite3's text_factory) was a fifth of the load's
+    time. Invalid UTF-8 still never fails the read."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "sqlite" or driver is None:
+        yield
+        return
+    driver.text_factory = bytes  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        driver.text_factory = _tolerant_text  # type: ignore[attr-defined]
+
+
+def _text_array(values: tuple) -> pa.Array:
+    """A column of text; bytes are decoded as UTF-8, with U+FFFD for invalid bytes."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    try:
+        return pa.array(values, pa.binary()).cast(pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([_tolerant_text(value) for value in values], pa.string())
 
 
 def _rows_to_arrow(names: list[str], rows: list[sa.Row]) -> pa.Table:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    arrays = {name: pa.array(values, pa.string()) for name, values in zip(names, columns, strict=True)}
-    return pa.table(arrays)
+    return pa.table({name: _text_array(values) for name, values in zip(names, columns, strict=True)})
 
 
 def _one_line(exc: BaseException) -> str:

@@ -104,25 +104,39 @@ class Warehouse:
         batch_id: str,
         loaded_at: datetime,
         table_was_empty: bool,
-    ) -> None:
-        """Replace rows of ``raw.<table>`` that share a key with the batch, then insert the batch.
+    ) -> int:
+        """Write the batch's new rows and the rows whose values changed into ``raw.<table>``.
 
-        Must run inside the caller's transaction, so the batch and its cursor commit together.
+        A row read again unchanged (the overlap window re-reads a day of rows every night) keeps
+        its ``_loaded_at`` and ``_batch_id``, so they say when its values last changed and a night
+        with no change writes nothing. Returns the rows written. Must run inside the caller's
+        transaction, so the batch and its cursor commit together.
         """
         connection.register("_incoming_batch", batch)
         try:
             target = f"{RAW_SCHEMA}.{quoted(table)}"
+            source = "_incoming_batch"
             if not table_was_empty:
+                columns = ", ".join(quoted(column) for column in batch.column_names)
                 connection.execute(
-                    f"DELETE FROM {target} WHERE {quoted(key)} IN (SELECT {quoted(key)} FROM _incoming_batch)"
+                    f"CREATE OR REPLACE TEMP TABLE _changed_rows AS SELECT {columns} FROM _incoming_batch "
+                    f"EXCEPT SELECT {columns} FROM {target} "
+                    f"WHERE {quoted(key)} IN (SELECT {quoted(key)} FROM _incoming_batch)"
                 )
-            connection.execute(
+                source = "_changed_rows"
+                connection.execute(
+                    f"DELETE FROM {target} WHERE {quoted(key)} IN (SELECT {quoted(key)} FROM {source})"
+                )
+            written = connection.execute(
                 f"INSERT INTO {target} BY NAME "
-                f"SELECT *, ?::TIMESTAMP AS _loaded_at, ? AS _batch_id FROM _incoming_batch",
+                f"SELECT *, ?::TIMESTAMP AS _loaded_at, ? AS _batch_id FROM {source}",
                 [loaded_at, batch_id],
-            )
+            ).fetchone()
+            if source == "_changed_rows":
+                connection.execute("DROP TABLE _changed_rows")
         finally:
             connection.unregister("_incoming_batch")
+        return int(written[0]) if written else 0
 
     def get_cursor(self, connection: duckdb.DuckDBPyConnection, source: str, table: str) -> datetime | None:
         row = connection.execute(
@@ -161,3 +175,36 @@ class Warehouse:
     def row_count(self, connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
         row = connection.execute(f"SELECT count(*) FROM {quoted(schema)}.{quoted(table)}").fetchone()
         return int(row[0]) if row else 0
+
+
+# Tables ingestion writes outside ``raw`` that the marts, the quarantine counts or the serving
+# database read, with the column that dates a new row.
+INGESTION_SIDE_TABLES = {"quality.load_rejects": "first_seen", "quality.calendar_problems": "seen_at"}
+
+
+def ingested_fingerprints(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Per table ingestion writes: its row count and newest load time.
+
+    Writes only ever insert rows stamped with the time of the load (an update is a delete and an
+    insert, unchanged rows are not rewritten) and a delete lowers the count, so any change to a
+    table changes its fingerprint.
+    """
+    dated = {
+        f"{schema}.{table}": column
+        for schema, table, column in connection.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE (table_schema = ? AND column_name = '_loaded_at') "
+            "OR (table_schema || '.' || table_name, column_name) IN (SELECT * FROM (VALUES "
+            + ", ".join("(?, ?)" for _ in INGESTION_SIDE_TABLES)
+            + "))",
+            [RAW_SCHEMA, *(item for pair in INGESTION_SIDE_TABLES.items() for item in pair)],
+        ).fetchall()
+    }
+    if not dated:
+        return {}
+    counts = " UNION ALL ".join(
+        f"SELECT '{name}', count(*), CAST(max({quoted(column)}) AS VARCHAR) "
+        f"FROM {'.'.join(quoted(part) for part in name.split('.'))}"
+        for name, column in sorted(dated.items())
+    )
+    return {name: f"{rows}@{newest}" for name, rows, newest in connection.execute(counts).fetchall()}

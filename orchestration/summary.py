@@ -26,6 +26,7 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
     serving: str | None = None
     forecast_mape: dict[str, float] = field(default_factory=dict)
+    unchanged_since_run: str | None = None
 
     def render(self) -> str:
         lines = [f"salesops nightly run: {'succeeded' if self.success else 'FAILED'}"]
@@ -65,6 +66,11 @@ class RunSummary:
         ):
             if page.exists():
                 lines.append(f"{label}: {page}")
+        if self.unchanged_since_run:
+            lines.append(
+                f"inputs unchanged since run {self.unchanged_since_run}: marts, their checks, the serving "
+                f"database and the report were not rebuilt (SALESOPS_FORCE_REBUILD=1 rebuilds them)"
+            )
         lines.append(
             f"serving database for BI tools: {self.serving}"
             if self.serving
@@ -123,11 +129,28 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
                 f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
                 f"({evaluation.severity.value.lower()})" + (f": {rules.value}" if rules is not None else "")
             )
+    built_layers = {
+        event.materialization.asset_key.path[0]
+        for event in result.get_asset_materialization_events()
+        if event.materialization is not None
+    }
+    if result.success and "staging" not in built_layers:
+        summary.unchanged_since_run = last_published_run_id(Warehouse(warehouse_path))
     summary.marts = mart_row_counts(Path(warehouse_path))
     summary.quarantine, summary.hygiene = quality_counts(Path(warehouse_path))
     summary.planted = planted_defects()
     summary.forecast_mape = forecast_mape(Path(warehouse_path))
     return summary
+
+
+def last_published_run_id(warehouse: Warehouse) -> str | None:
+    with warehouse.connect(read_only=True) as connection:
+        if not warehouse.table_exists(connection, "meta", "published_inputs"):
+            return None
+        row = connection.execute(
+            "SELECT dagster_run_id FROM meta.published_inputs ORDER BY published_at DESC LIMIT 1"
+        ).fetchone()
+    return row[0] if row else None
 
 
 def quality_counts(warehouse_path: Path) -> tuple[dict[str, int], dict[str, int]]:

@@ -81,6 +81,10 @@ def test_incremental_reads_only_the_overlap_window_and_applies_updates(
         ("00Q2", "00Q2@x.test"),
         ("00Q3", "00Q3@x.test"),
     ]
+    # 00Q2 was read again unchanged: it keeps the batch that first wrote it; the updated and the
+    # new row carry this load's batch.
+    batches = dict(raw_rows(warehouse, "salesforce_lead", "id, _batch_id"))
+    assert batches["00Q1"] == batches["00Q3"] == result.batch_id != batches["00Q2"]
 
 
 def test_deleted_rows_are_kept_in_raw_with_their_flag(crm: Path, warehouse: Warehouse) -> None:

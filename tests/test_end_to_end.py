@@ -51,6 +51,34 @@ def test_second_run_leaves_every_table_with_the_same_row_counts(pipeline_run: Pi
     assert pipeline_run.counts_after_second == pipeline_run.counts_after_first
 
 
+def test_a_rerun_with_nothing_changed_rebuilds_nothing(pipeline_run: PipelineRun) -> None:
+    """Same as_of, same project, no raw row written: the dbt steps and everything after them skip,
+    and every raw suite reports the first run's validation instead of validating again."""
+    from expectations.raw_suites import RAW_SUITES
+    from orchestration.summary import summarize
+    from tests.conftest import environment
+
+    first_run_id = pipeline_run.first.run_id
+    built = {e.asset_key.path[0] for e in pipeline_run.second.get_asset_materialization_events()}
+    assert built == {"raw"}
+    assert {"staging", "marts", "serving"} <= {
+        e.asset_key.path[0] for e in pipeline_run.first.get_asset_materialization_events()
+    }
+    raw_checks = [
+        e for e in pipeline_run.second.get_asset_check_evaluations() if e.check_name == "raw_integrity"
+    ]
+    assert len(raw_checks) == len(RAW_SUITES)
+    for evaluation in raw_checks:
+        assert evaluation.metadata["validated_in_run"].value.startswith(first_run_id), evaluation.asset_key
+    first_checks = pipeline_run.first.get_asset_check_evaluations()
+    assert not [e for e in first_checks if "validated_in_run" in e.metadata]
+    with environment(pipeline_run.env):
+        summary = summarize(pipeline_run.second, str(pipeline_run.warehouse))
+    assert summary.unchanged_since_run == first_run_id
+    assert f"inputs unchanged since run {first_run_id}" in summary.render()
+    assert pipeline_run.query("SELECT count(*) FROM meta.published_inputs") == [(1,)]
+
+
 def test_raw_holds_every_source_row_including_deleted(pipeline_run: PipelineRun) -> None:
     import sqlite3
 

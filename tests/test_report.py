@@ -651,12 +651,16 @@ def test_report_asset_writes_the_report(pipeline_run: PipelineRun, tmp_path: Pat
     from dagster import AssetKey, materialize
 
     from orchestration.assets.report import serving_report
+    from orchestration.resources import WarehouseResource
 
     serving = serving_copy(pipeline_run, tmp_path)
     target = tmp_path / "out" / "nightly.html"
     values = {"SALESOPS_SERVING_PATH": str(serving), "SALESOPS_AS_OF": E2E_AS_OF.isoformat()}
+    # Rendered on its own, the report records no publication in the warehouse (no marts were built).
+    untouched = tmp_path / "warehouse.duckdb"
+    resources = {"warehouse": WarehouseResource(path=str(untouched))}
     with environment({**values, "SALESOPS_REPORT_PATH": str(target)}):
-        result = materialize([serving_report])
+        result = materialize([serving_report], resources=resources)
     assert result.success
     (event,) = result.get_asset_materialization_events()
     assert event.asset_key == AssetKey(["serving", "report"])
@@ -665,15 +669,16 @@ def test_report_asset_writes_the_report(pipeline_run: PipelineRun, tmp_path: Pat
     assert target.exists() and metadata["charts"].value == len(chart_ids(target.read_text()))
 
     with environment({**values, "SALESOPS_REPORT_PATH": ""}):
-        result = materialize([serving_report])
+        result = materialize([serving_report], resources=resources)
     assert result.success and serving.with_name("report.html").exists()
+    assert not untouched.exists()
 
 
 def test_nightly_run_writes_the_report_beside_the_serving_file(pipeline_run: PipelineRun) -> None:
     from dagster import AssetKey
 
     key = AssetKey(["serving", "report"])
-    events = [e for e in pipeline_run.second.get_asset_materialization_events() if e.asset_key == key]
+    events = [e for e in pipeline_run.first.get_asset_materialization_events() if e.asset_key == key]
     assert len(events) == 1
     report = pipeline_run.warehouse.with_name("report.html")
     assert Path(events[0].materialization.metadata["path"].value) == report.resolve()

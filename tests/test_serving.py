@@ -63,14 +63,14 @@ def test_reader_in_a_loop_through_a_full_run_sees_no_error_and_no_partial_read(
 def test_run_summary_is_attached_to_the_publication_for_the_ui(pipeline_run: PipelineRun) -> None:
     (event,) = [
         e
-        for e in pipeline_run.second.get_asset_materialization_events()
+        for e in pipeline_run.first.get_asset_materialization_events()
         if e.materialization.asset_key.to_user_string() == "serving/marts"
     ]
     summary = event.materialization.metadata["run_summary"].value
     # The summary counts the checks evaluated before the publication step ran (non-blocking checks
     # may come later in the same run).
     evaluations = []
-    for run_event in pipeline_run.second.all_events:
+    for run_event in pipeline_run.first.all_events:
         if run_event.event_type_value == "ASSET_MATERIALIZATION" and run_event.asset_key == event.asset_key:
             break
         if run_event.event_type_value == "ASSET_CHECK_EVALUATION":
@@ -81,5 +81,5 @@ def test_run_summary_is_attached_to_the_publication_for_the_ui(pipeline_run: Pip
     for name, rows in table_counts(pipeline_run.warehouse).items():
         if name.startswith("marts."):
             assert f"| {name.removeprefix('marts.')} | {rows} |" in summary
-    task_rows = pipeline_run.counts_after_second["raw.salesforce_task"]
+    task_rows = pipeline_run.counts_after_first["raw.salesforce_task"]
     assert f"| raw/salesforce_task | {task_rows} |" in summary

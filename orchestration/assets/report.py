@@ -3,11 +3,14 @@
 import os
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, DagsterEventType, MaterializeResult, MetadataValue, asset
 
 from orchestration import settings
+from orchestration.assets.dbt import current_inputs_token
 from orchestration.assets.serving import serving_path
 from orchestration.report import render_report
+from orchestration.resources import WarehouseResource
+from orchestration.unchanged_inputs import mark_published
 
 REPORT_PATH_ENV = "SALESOPS_REPORT_PATH"
 
@@ -18,6 +21,15 @@ def report_path() -> Path:
     if configured:
         return Path(configured).expanduser().resolve()
     return serving_path().with_name("report.html")
+
+
+def run_built_the_marts(context: AssetExecutionContext) -> bool:
+    """This run rebuilt staging and the marts (a report rendered on its own publishes no new inputs)."""
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
+    ).records
+    layers = {record.event_log_entry.dagster_event.asset_key.path[0] for record in records}
+    return {"staging", "marts"} <= layers
 
 
 @asset(
@@ -33,8 +45,11 @@ def report_path() -> Path:
         "report.html, or to SALESOPS_REPORT_PATH."
     ),
 )
-def serving_report(context: AssetExecutionContext) -> MaterializeResult:
+def serving_report(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     summary = render_report(serving_path(), report_path(), settings.as_of())
+    if run_built_the_marts(context):
+        # The last step of the nightly job: everything built from today's inputs is now published.
+        mark_published(warehouse.warehouse(), current_inputs_token(warehouse.warehouse()), context.run.run_id)
     if not summary.forecast_available:
         context.log.warning("report: the serving database has no forecast tables; the report says so")
     if summary.empty_charts:

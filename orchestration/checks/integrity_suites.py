@@ -23,7 +23,9 @@ from dagster import (
 from expectations.mart_suites import MART_SUITES
 from expectations.raw_suites import RAW_SUITES
 from expectations.staging_suites import STAGING_SUITES
+from orchestration import settings
 from orchestration.resources import WarehouseResource
+from orchestration.unchanged_inputs import carried_results, remember_validations, table_fingerprints
 
 COORDINATORS = "team:sales-ops-coordinators"
 CHECK_NAMES = {"raw": "raw_integrity", "staging": "staging_integrity", "marts": "mart_integrity"}
@@ -73,6 +75,33 @@ def _validate_layer(
     suites: SuiteBuilders,
     tables: Sequence[str],
 ) -> Iterator[AssetCheckResult]:
+    """Validate each table, except raw tables whose rows are unchanged since their last validation:
+    those report that validation again (with the run it came from) and GX is not even imported."""
+    store = warehouse.warehouse()
+    fingerprints = table_fingerprints(store, layer, tables, settings.as_of()) if layer == "raw" else {}
+    carried = carried_results(store, layer, fingerprints)
+    to_validate = [table for table in tables if table not in carried]
+    if carried:
+        context.log.info(f"{layer} suites: rows unchanged since their last validation, result reused: "
+                         f"{', '.join(sorted(carried))}")  # fmt: skip
+    validated = dict(_validate_tables(context, warehouse, layer, suites, to_validate)) if to_validate else {}
+    remember_validations(store, layer, fingerprints, validated, context.run.run_id)
+    for table in tables:
+        if table in validated:
+            yield _check_result(layer, table, validated[table])
+        else:
+            reused = carried[table]
+            yield _check_result(layer, table, reused.result, validated_in_run=reused.dagster_run_id)
+
+
+def _validate_tables(
+    context: AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    layer: str,
+    suites: SuiteBuilders,
+    tables: Sequence[str],
+) -> Iterator[tuple[str, dict]]:
+    """Run the suites of ``tables`` and store them; yields (table, result payload) per table."""
     from expectations.gx_engine import TableSuite, validate_tables
     from expectations.results_store import record_validations
 
@@ -86,23 +115,45 @@ def _validate_layer(
                 f"{outcome.table}: rule {item.name} ({item.severity}) failed on "
                 f"{item.unexpected_count if item.unexpected_count is not None else '?'} rows"
             )
-        metadata = {
+        payload: dict = {
+            "passed": not failed,
+            "has_errors": bool(outcome.errors),
             "expectations": len(outcome.outcomes),
             "failed_errors": len(outcome.errors),
             "failed_warnings": len(outcome.warnings),
-            "results": MetadataValue.md(_results_table(outcome.outcomes)),
+            "results": _results_table(outcome.outcomes),
         }
         if failed:
-            metadata["failed_rules"] = MetadataValue.text(failed_rules_line(failed))
+            payload["failed_rules"] = failed_rules_line(failed)
         if outcome.data_docs_index is not None:
-            metadata["data_docs"] = MetadataValue.path(str(outcome.data_docs_index))
-        yield AssetCheckResult(
-            asset_key=AssetKey([layer, suite.table]),
-            check_name=CHECK_NAMES[layer],
-            passed=not failed,
-            severity=AssetCheckSeverity.ERROR if outcome.errors else AssetCheckSeverity.WARN,
-            metadata=metadata,
+            payload["data_docs"] = str(outcome.data_docs_index)
+        yield suite.table, payload
+
+
+def _check_result(
+    layer: str, table: str, payload: dict, validated_in_run: str | None = None
+) -> AssetCheckResult:
+    metadata: dict = {
+        "expectations": payload["expectations"],
+        "failed_errors": payload["failed_errors"],
+        "failed_warnings": payload["failed_warnings"],
+        "results": MetadataValue.md(payload["results"]),
+    }
+    if "failed_rules" in payload:
+        metadata["failed_rules"] = MetadataValue.text(payload["failed_rules"])
+    if "data_docs" in payload:
+        metadata["data_docs"] = MetadataValue.path(payload["data_docs"])
+    if validated_in_run is not None:
+        metadata["validated_in_run"] = MetadataValue.text(
+            f"{validated_in_run} (rows unchanged since; that validation's result)"
         )
+    return AssetCheckResult(
+        asset_key=AssetKey([layer, table]),
+        check_name=CHECK_NAMES[layer],
+        passed=payload["passed"],
+        severity=AssetCheckSeverity.ERROR if payload["has_errors"] else AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
 
 
 def build_suite_checks(
