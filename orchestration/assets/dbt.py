@@ -3,6 +3,8 @@
 import hashlib
 import json
 import os
+import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ def dbt_staging_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
     Builds nothing when the marts already published were built from these very inputs: then this
     step yields no materialization and Dagster skips every step downstream of it.
     """
+    prune_invocation_folders(Path(dbt_project.project_dir) / "target")
     published_by = run_that_published_these_inputs(warehouse.warehouse())
     if published_by is not None:
         context.log.info(
@@ -100,6 +103,28 @@ def dbt_mart_models(context: AssetExecutionContext, dbt: DbtCliResource):
     dbt.cli(["docs", "generate", "--target-path", str(docs), "--vars", json.dumps(dbt_vars())]).wait()
     (docs / DOCS_STAMP).write_text(stamp)
     context.log.info(f"dbt docs: {docs / 'index.html'}")
+
+
+# dagster-dbt gives every dbt invocation its own target folder, ``<step>-<run id[:7]>-<random>``
+# (a bare ``<random>`` without a step), ~5 MB each: two a night add up to gigabytes in a year.
+_INVOCATION_FOLDER = re.compile(r"^(?:(?P<step>\w+)-[0-9a-f]{7}-)?[0-9a-f]{7}$")
+KEEP_INVOCATION_FOLDERS = 10
+
+
+def prune_invocation_folders(target_dir: Path, keep: int = KEEP_INVOCATION_FOLDERS) -> list[Path]:
+    """Delete all but the newest ``keep`` invocation folders of each step; returns those deleted."""
+    by_step: dict[str, list[Path]] = {}
+    for folder in target_dir.iterdir() if target_dir.is_dir() else ():
+        match = _INVOCATION_FOLDER.match(folder.name)
+        if match and folder.is_dir():
+            by_step.setdefault(match.group("step") or "", []).append(folder)
+    deleted = []
+    for folders in by_step.values():
+        folders.sort(key=lambda folder: folder.stat().st_mtime, reverse=True)
+        for folder in folders[keep:]:
+            shutil.rmtree(folder, ignore_errors=True)
+            deleted.append(folder)
+    return deleted
 
 
 def current_inputs_token(warehouse: Warehouse) -> str:
