@@ -105,35 +105,42 @@ class Warehouse:
         loaded_at: datetime,
         table_was_empty: bool,
     ) -> int:
-        """Write the batch's new rows and the rows whose values changed into ``raw.<table>``.
+        """Replace the rows of ``raw.<table>`` whose key's rows the batch changes: a new key, a
+        changed value, or a different number of copies of one Id (a duplicated Id must stay visible).
 
-        A row read again unchanged (the overlap window re-reads a day of rows every night) keeps
-        its ``_loaded_at`` and ``_batch_id``, so they say when its values last changed and a night
-        with no change writes nothing. Returns the rows written. Must run inside the caller's
-        transaction, so the batch and its cursor commit together.
+        A key read again with exactly the rows raw holds (the overlap window re-reads a day of rows
+        every night) keeps its ``_loaded_at`` and ``_batch_id``, so they say when its values last
+        changed and a night with no change writes nothing. Returns the rows written. Must run inside
+        the caller's transaction, so the batch and its cursor commit together.
         """
         connection.register("_incoming_batch", batch)
         try:
             target = f"{RAW_SCHEMA}.{quoted(table)}"
-            source = "_incoming_batch"
+            where = ""
             if not table_was_empty:
                 columns = ", ".join(quoted(column) for column in batch.column_names)
+                key_sql = quoted(key)
                 connection.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _changed_rows AS SELECT {columns} FROM _incoming_batch "
-                    f"EXCEPT SELECT {columns} FROM {target} "
-                    f"WHERE {quoted(key)} IN (SELECT {quoted(key)} FROM _incoming_batch)"
+                    f"CREATE OR REPLACE TEMP TABLE _held_rows AS SELECT {columns} FROM {target} "
+                    f"WHERE {key_sql} IN (SELECT {key_sql} FROM _incoming_batch)"
                 )
-                source = "_changed_rows"
                 connection.execute(
-                    f"DELETE FROM {target} WHERE {quoted(key)} IN (SELECT {quoted(key)} FROM {source})"
+                    f"CREATE OR REPLACE TEMP TABLE _changed_keys AS "
+                    f"SELECT {key_sql} FROM (SELECT {columns} FROM _incoming_batch EXCEPT ALL "
+                    f"SELECT * FROM _held_rows) UNION "
+                    f"SELECT {key_sql} FROM (SELECT * FROM _held_rows EXCEPT ALL "
+                    f"SELECT {columns} FROM _incoming_batch)"
                 )
+                where = f" WHERE {key_sql} IN (SELECT {key_sql} FROM _changed_keys)"
+                connection.execute(f"DELETE FROM {target}{where}")
             written = connection.execute(
                 f"INSERT INTO {target} BY NAME "
-                f"SELECT *, ?::TIMESTAMP AS _loaded_at, ? AS _batch_id FROM {source}",
+                f"SELECT *, ?::TIMESTAMP AS _loaded_at, ? AS _batch_id FROM _incoming_batch{where}",
                 [loaded_at, batch_id],
             ).fetchone()
-            if source == "_changed_rows":
-                connection.execute("DROP TABLE _changed_rows")
+            if where:
+                connection.execute("DROP TABLE _held_rows")
+                connection.execute("DROP TABLE _changed_keys")
         finally:
             connection.unregister("_incoming_batch")
         return int(written[0]) if written else 0

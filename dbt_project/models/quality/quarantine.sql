@@ -6,21 +6,26 @@
 with
 
 {% for table in tables %}
+{{ table.name }}_keyed as (
+    select * from {{ table.relation }}
+    where {{ clean_text('id') }} is not null
+),
+
 {{ table.name }}_latest as (
     select *
     from (
-        select
-            *,
-            row_number() over (
-                partition by id order by {{ parse_timestamp(table.modified) }} desc nulls last, _loaded_at desc
-            ) as version_rank
-        from {{ table.relation }}
-        where {{ clean_text('id') }} is not null
+        {{ latest_per_key(table.name ~ '_keyed', 'id', parse_timestamp(table.modified) ~ ' desc nulls last, _loaded_at desc') }}
     ) as versions
-    where version_rank = 1
     {%- if table.deleted %}
-        and not coalesce({{ parse_bool(table.deleted) }}, false)
+    where not coalesce({{ parse_bool(table.deleted) }}, false)
     {%- endif %}
+),
+
+{#- The few records breaking any rule, found in one scan; each rule then reads only those. -#}
+{{ table.name }}_breaking as materialized (
+    select *
+    from {{ table.name }}_latest
+    where {% for rule in table.rules %}({{ rule.condition }}){% if not loop.last %} or {% endif %}{% endfor %}
 ),
 
 {{ table.name }}_failures as (
@@ -32,7 +37,7 @@ with
         '{{ rule.rule }}' as rule,
         {{ json_of_columns(rule.columns) }} as offending_values,
         _batch_id as batch_id
-    from {{ table.name }}_latest
+    from {{ table.name }}_breaking
     where {{ rule.condition }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -23,10 +23,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by account_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'account_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select

@@ -41,10 +41,7 @@ engagements as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by task_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from engagements
+    {{ latest_per_key('engagements', 'task_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select

@@ -20,10 +20,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by rep_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'rep_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 {#- HubSpot owners carry no title, manager, time zone or hire date. -#}

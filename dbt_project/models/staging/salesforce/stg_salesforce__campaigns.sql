@@ -24,10 +24,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by campaign_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'campaign_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select

@@ -23,10 +23,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by contact_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'contact_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select contact_id, account_id, first_name, last_name, email, title, owner_id, created_at, system_modstamp

@@ -18,10 +18,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by quota_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'quota_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select quota_id, quota_owner_id, start_date, quota_amount, system_modstamp

@@ -30,10 +30,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by opportunity_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'opportunity_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select

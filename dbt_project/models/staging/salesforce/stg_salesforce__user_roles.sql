@@ -17,10 +17,7 @@ typed as (
 ),
 
 latest as (
-    select
-        *,
-        row_number() over (partition by user_role_id order by system_modstamp desc nulls last, _loaded_at desc) as version_rank
-    from typed
+    {{ latest_per_key('typed', 'user_role_id', 'system_modstamp desc nulls last, _loaded_at desc') }}
 )
 
 select user_role_id, role_name, parent_role_id, system_modstamp
