@@ -322,9 +322,9 @@ def mirror_postgres_tables(
     """Copy tables (schema, name) of the PostgreSQL database at ``url`` into an open DuckDB
     connection, replacing them there; returns rows per ``schema.name``.
 
-    Tables missing on PostgreSQL are left alone. All tables are read in one repeatable-read
-    snapshot and replaced in one DuckDB transaction: a reader of the DuckDB file sees the previous
-    copies or the new ones, never a mix.
+    Only base tables are copied: views, and tables missing on PostgreSQL, are left alone. All
+    tables are read in one repeatable-read snapshot and replaced in one DuckDB transaction: a
+    reader of the DuckDB file sees the previous copies or the new ones, never a mix.
     """
     engine = sa.create_engine(sa.make_url(url))
     mirrored: dict[str, int] = {}
@@ -370,6 +370,13 @@ def _mirror_table(
 ) -> int:
     name = f'{_identifier(schema)}."{_identifier(table)}"'
     target.execute(f"CREATE SCHEMA IF NOT EXISTS {_identifier(schema)}")
+    is_view = target.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+        "AND table_type = 'VIEW'",
+        [schema, table],
+    ).fetchone()
+    if is_view and is_view[0]:  # a view of an earlier build (views are not copied, see below)
+        target.execute(f"DROP VIEW {name}")
     definition = ", ".join(f'"{_identifier(c.name)}" {c.duckdb_type}' for c in columns)
     target.execute(f"CREATE OR REPLACE TABLE {name} ({definition})")
     schema_arrow = pa.schema([(c.name, c.arrow_type) for c in columns])

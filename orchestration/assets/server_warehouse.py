@@ -170,7 +170,7 @@ def mirror_dbt_step(context: AssetExecutionContext, warehouse: WarehouseResource
     missing = sorted(f"{s}.{t}" for s, t in relations if f"{s}.{t}" not in mirrored)
     context.log.info(
         f"server warehouse: {len(mirrored)} tables mirrored into DuckDB ({sum(mirrored.values())} rows)"
-        + (f"; not on the server: {', '.join(missing)}" if missing else "")
+        + (f"; not copied (views, or not on the server): {', '.join(missing)}" if missing else "")
     )
     return mirrored
 
