@@ -139,6 +139,8 @@ def test_the_mirror_feeds_the_duckdb_consumers(server_runs: ServerRuns) -> None:
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'"
         ).fetchone()[0]
     assert marts >= len(MART_MODELS) + len(FORECAST_MARTS)
+    first = server_runs.runs[0].stdout + server_runs.runs[0].stderr
+    assert first.count("tables mirrored into DuckDB") == 2  # after each dbt step
     serving = Path(server_runs.env["SALESOPS_SERVING_PATH"])
     assert serving.is_file() and serving.with_name("report.html").is_file()
 
