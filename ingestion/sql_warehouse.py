@@ -6,7 +6,10 @@ PostgreSQL through psycopg's COPY, any other database through executemany. Colum
 lowercased, as dbt's unquoted references expect on PostgreSQL.
 
 ``copy_duckdb_raw`` copies the ``raw`` schema of a built DuckDB warehouse into such a database,
-so that dbt can build the same marts there (tests/test_postgres_marts.py).
+so that dbt can build the same marts there (tests/test_postgres_marts.py); ``copy_duckdb_table``
+copies one table of an open DuckDB connection (the nightly job's raw shipment and forecast marts).
+``mirror_postgres_tables`` copies tables the other way, from PostgreSQL into the DuckDB file (the
+nightly job's mirror of dbt's schemas, orchestration/assets/server_warehouse.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -174,34 +179,36 @@ class SqlWarehouseWriter:
 
 
 def duckdb_raw_tables(
-    connection: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None
+    connection: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None, schema: str = RAW_SCHEMA
 ) -> list[str]:
-    """The tables of schema ``raw`` in a DuckDB warehouse (or the named ones), sorted."""
+    """The tables of schema ``raw`` (or ``schema``) in a DuckDB warehouse (or the named ones), sorted."""
     found = [
         row[0]
         for row in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [RAW_SCHEMA]
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [schema]
         ).fetchall()
     ]
     if tables is None:
         return found
     missing = sorted(set(tables) - set(found))
     if missing:
-        raise ValueError(f"no table raw.{missing[0]} in the DuckDB warehouse")
+        raise ValueError(f"no table {schema}.{missing[0]} in the DuckDB warehouse")
     return [t for t in found if t in set(tables)]
 
 
-def _duckdb_columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, str]]:
-    """(column, DuckDB type, portable type) of ``raw.<table>``."""
+def _duckdb_columns(
+    connection: duckdb.DuckDBPyConnection, table: str, schema: str = RAW_SCHEMA
+) -> list[tuple[str, str, str]]:
+    """(column, DuckDB type, portable type) of ``<schema>.<table>``."""
     rows = connection.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [RAW_SCHEMA, table],
+        [schema, table],
     ).fetchall()
     return [(name, data_type, _DUCKDB_TYPES.get(data_type.upper(), "text")) for name, data_type in rows]
 
 
-def _select_sql(table: str, columns: list[tuple[str, str, str]]) -> str:
+def _select_sql(table: str, columns: list[tuple[str, str, str]], schema: str = RAW_SCHEMA) -> str:
     def expression(name: str, data_type: str, kind: str) -> str:
         quoted = f'"{_identifier(name)}"'
         if data_type.upper() == "TIMESTAMP WITH TIME ZONE":
@@ -211,12 +218,27 @@ def _select_sql(table: str, columns: list[tuple[str, str, str]]) -> str:
         return quoted
 
     select_list = ", ".join(expression(*column) for column in columns)
-    return f'SELECT {select_list} FROM {RAW_SCHEMA}."{_identifier(table)}"'
+    return f'SELECT {select_list} FROM {_identifier(schema)}."{_identifier(table)}"'
 
 
 def _fetch(cursor: duckdb.DuckDBPyConnection, size: int) -> Iterator[tuple]:
     while rows := cursor.fetchmany(size):
         yield from rows
+
+
+def copy_duckdb_table(
+    source: duckdb.DuckDBPyConnection, writer: SqlWarehouseWriter, table: str, schema: str = RAW_SCHEMA
+) -> int:
+    """Copy ``<schema>.<table>`` of an open DuckDB connection into the writer's schema, replacing the
+    table there in one transaction; returns the rows copied."""
+    columns = _duckdb_columns(source, table, schema)
+    cursor = source.cursor()
+    try:
+        cursor.execute(_select_sql(table, columns, schema))
+        raw_table = RawTable(table, [(name, kind) for name, _, kind in columns], _fetch(cursor, BATCH_ROWS))
+        return writer.write_table(raw_table)
+    finally:
+        cursor.close()
 
 
 def copy_duckdb_raw(
@@ -233,14 +255,143 @@ def copy_duckdb_raw(
         SqlWarehouseWriter(url, method=method) as writer,
     ):
         for table in duckdb_raw_tables(source, tables):
-            columns = _duckdb_columns(source, table)
-            cursor = source.cursor()
-            try:
-                cursor.execute(_select_sql(table, columns))
-                raw_table = RawTable(
-                    table, [(name, kind) for name, _, kind in columns], _fetch(cursor, BATCH_ROWS)
-                )
-                copied[table] = writer.write_table(raw_table)
-            finally:
-                cursor.close()
+            copied[table] = copy_duckdb_table(source, writer, table)
     return copied
+
+
+# PostgreSQL column types onto DuckDB's (and the Arrow type the rows travel in); anything else is
+# read as text. numeric is read as double precision: DuckDB builds these columns as DOUBLE.
+_POSTGRES_TYPES: dict[str, tuple[str, pa.DataType, str]] = {
+    # typname: (DuckDB type, Arrow type, cast applied in the SELECT)
+    "bool": ("BOOLEAN", pa.bool_(), ""),
+    "int2": ("SMALLINT", pa.int16(), ""),
+    "int4": ("INTEGER", pa.int32(), ""),
+    "int8": ("BIGINT", pa.int64(), ""),
+    "float4": ("DOUBLE", pa.float64(), "double precision"),
+    "float8": ("DOUBLE", pa.float64(), ""),
+    "numeric": ("DOUBLE", pa.float64(), "double precision"),
+    "text": ("VARCHAR", pa.string(), ""),
+    "varchar": ("VARCHAR", pa.string(), ""),
+    "bpchar": ("VARCHAR", pa.string(), ""),
+    "date": ("DATE", pa.date32(), ""),
+    "timestamp": ("TIMESTAMP", pa.timestamp("us"), ""),
+    "timestamptz": ("TIMESTAMPTZ", pa.timestamp("us", tz="UTC"), ""),
+    "interval": ("INTERVAL", pa.duration("us"), ""),
+}
+_TEXT = ("VARCHAR", pa.string(), "text")
+
+
+@dataclass(frozen=True)
+class _MirrorColumn:
+    name: str
+    duckdb_type: str
+    arrow_type: pa.DataType
+    select: str
+
+
+def _postgres_columns(cursor: Any, schema: str, table: str) -> list[_MirrorColumn]:
+    cursor.execute(
+        "SELECT a.attname, t.typname, t.typcategory, e.typname FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_type t ON t.oid = a.atttypid "
+        "LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        [schema, table],
+    )
+    columns = []
+    for name, type_name, category, element in cursor.fetchall():
+        quoted = '"' + _identifier(name) + '"'
+        if category == "A":
+            duckdb_type, arrow_type, cast = _POSTGRES_TYPES.get(element, _TEXT)
+            select = f"{quoted}::{cast}[]" if cast else quoted
+            columns.append(_MirrorColumn(name, f"{duckdb_type}[]", pa.list_(arrow_type), select))
+        else:
+            duckdb_type, arrow_type, cast = _POSTGRES_TYPES.get(type_name, _TEXT)
+            columns.append(
+                _MirrorColumn(name, duckdb_type, arrow_type, f"{quoted}::{cast}" if cast else quoted)
+            )
+    return columns
+
+
+def mirror_postgres_tables(
+    url: str | sa.URL,
+    target: duckdb.DuckDBPyConnection,
+    relations: Sequence[tuple[str, str]],
+    batch_rows: int = 50_000,
+) -> dict[str, int]:
+    """Copy tables (schema, name) of the PostgreSQL database at ``url`` into an open DuckDB
+    connection, replacing them there; returns rows per ``schema.name``.
+
+    Only base tables are copied: views, and tables missing on PostgreSQL, are left alone. All
+    tables are read in one repeatable-read snapshot and replaced in one DuckDB transaction: a
+    reader of the DuckDB file sees the previous copies or the new ones, never a mix.
+    """
+    engine = sa.create_engine(sa.make_url(url))
+    mirrored: dict[str, int] = {}
+    try:
+        with engine.connect() as connection:
+            import psycopg
+
+            source = connection.connection.driver_connection
+            source.rollback()
+            source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            source.read_only = True
+            with source.cursor() as cursor:
+                cursor.execute(
+                    "SELECT table_schema, table_name FROM information_schema.tables "
+                    "WHERE table_type = 'BASE TABLE'"
+                )
+                present = set(cursor.fetchall())
+                wanted = [(s, t) for s, t in relations if (s, t) in present]
+                columns = {relation: _postgres_columns(cursor, *relation) for relation in wanted}
+            target.begin()
+            try:
+                for schema, table in wanted:
+                    mirrored[f"{schema}.{table}"] = _mirror_table(
+                        source, target, schema, table, columns[(schema, table)], batch_rows
+                    )
+                target.commit()
+            except BaseException:
+                target.rollback()
+                raise
+            source.rollback()
+    finally:
+        engine.dispose()
+    return mirrored
+
+
+def _mirror_table(
+    source: Any,
+    target: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    columns: list[_MirrorColumn],
+    batch_rows: int,
+) -> int:
+    name = f'{_identifier(schema)}."{_identifier(table)}"'
+    target.execute(f"CREATE SCHEMA IF NOT EXISTS {_identifier(schema)}")
+    is_view = target.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+        "AND table_type = 'VIEW'",
+        [schema, table],
+    ).fetchone()
+    if is_view and is_view[0]:  # a view of an earlier build (views are not copied, see below)
+        target.execute(f"DROP VIEW {name}")
+    definition = ", ".join(f'"{_identifier(c.name)}" {c.duckdb_type}' for c in columns)
+    target.execute(f"CREATE OR REPLACE TABLE {name} ({definition})")
+    schema_arrow = pa.schema([(c.name, c.arrow_type) for c in columns])
+    count = 0
+    with source.cursor(name="salesops_mirror") as cursor:
+        cursor.execute(f"SELECT {', '.join(c.select for c in columns)} FROM {name}")
+        while rows := cursor.fetchmany(batch_rows):
+            values = list(zip(*rows, strict=True))
+            batch = pa.table(
+                [pa.array(values[i], type=c.arrow_type) for i, c in enumerate(columns)], schema=schema_arrow
+            )
+            target.register("_mirror_batch", batch)
+            try:
+                target.execute(f"INSERT INTO {name} SELECT * FROM _mirror_batch")
+            finally:
+                target.unregister("_mirror_batch")
+            count += len(rows)
+    return count

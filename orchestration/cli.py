@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if getattr(args, "as_of", None):
         os.environ["SALESOPS_AS_OF"] = args.as_of
-    settings.apply_defaults()
     try:
+        settings.apply_defaults()
         settings.as_of()
         ensure_demo_data()
         if args.command == "demo":

@@ -13,6 +13,7 @@ from orchestration.assets.dbt import dbt_mart_models, dbt_project, dbt_staging_m
 from orchestration.assets.forecast import sales_forecast_assets  # noqa: E402
 from orchestration.assets.ingestion import ingestion_assets  # noqa: E402
 from orchestration.assets.report import serving_report  # noqa: E402
+from orchestration.assets.server_warehouse import server_warehouse_assets  # noqa: E402
 from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
 from orchestration.checks.mart_freshness import mart_freshness_checks, mart_freshness_sensor  # noqa: E402
@@ -27,6 +28,7 @@ defs = Definitions(
         *ingestion_assets,
         dbt_staging_models,
         dbt_mart_models,
+        *server_warehouse_assets(),
         sales_forecast_assets,
         serving_marts,
         serving_report,

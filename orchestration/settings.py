@@ -6,6 +6,10 @@ import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -42,6 +46,63 @@ def apply_defaults() -> None:
         os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     _write_instance_config(Path(os.environ["DAGSTER_HOME"]))
+    apply_server_warehouse()
+
+
+WAREHOUSE_URL_ENV = "SALESOPS_WAREHOUSE_URL"
+SUPPORTED_SERVER_SCHEME = "postgresql+psycopg"
+
+
+def uses_server_warehouse() -> bool:
+    """SALESOPS_WAREHOUSE_URL is set: dbt builds in that server; DuckDB stays the landing store."""
+    return bool(os.environ.get(WAREHOUSE_URL_ENV, "").strip())
+
+
+def server_warehouse_url() -> sa.URL:
+    """SALESOPS_WAREHOUSE_URL as a SQLAlchemy URL on psycopg 3 (``postgresql://`` is read as such).
+
+    Errors name the variable and the scheme, never the URL: it carries a password.
+    """
+    import sqlalchemy as sa
+
+    value = os.environ.get(WAREHOUSE_URL_ENV, "").strip()
+    try:
+        url = sa.make_url(value)
+    except Exception:  # noqa: BLE001 - the message would quote the URL, password included
+        raise ValueError(
+            f"{WAREHOUSE_URL_ENV} is not a URL like {SUPPORTED_SERVER_SCHEME}://user:password@host:5432/database"
+        ) from None
+    if url.drivername == "postgresql":
+        url = url.set(drivername=SUPPORTED_SERVER_SCHEME)
+    if url.drivername != SUPPORTED_SERVER_SCHEME:
+        scheme = url.drivername if url.drivername.replace("+", "").replace("_", "").isalnum() else "?"
+        raise ValueError(
+            f"{WAREHOUSE_URL_ENV} must be a {SUPPORTED_SERVER_SCHEME}:// URL (dbt builds the marts only on "
+            f"PostgreSQL), not {scheme}://"
+        )
+    if not url.database:
+        raise ValueError(f"{WAREHOUSE_URL_ENV} names no database ({SUPPORTED_SERVER_SCHEME}://.../database)")
+    return url
+
+
+def apply_server_warehouse() -> None:
+    """In server mode, point dbt's ``postgres`` target (dbt_project/profiles.yml) at the URL's server.
+
+    dbt runs in subprocesses that inherit these variables; they override any SALESOPS_PG_* set.
+    """
+    if not uses_server_warehouse():
+        return
+    url = server_warehouse_url()
+    os.environ.update(
+        {
+            "SALESOPS_DBT_TARGET": "postgres",
+            "SALESOPS_PG_HOST": url.host or "127.0.0.1",
+            "SALESOPS_PG_PORT": str(url.port or 5432),
+            "SALESOPS_PG_USER": url.username or "",
+            "SALESOPS_PG_PASSWORD": url.password or "",
+            "SALESOPS_PG_DATABASE": url.database or "",
+        }
+    )
 
 
 def _write_instance_config(dagster_home: Path) -> None:

@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ingestion.contract import crm_family
 from ingestion.warehouse import Warehouse
 from orchestration import settings
+from orchestration.assets.server_warehouse import RAW_SHIPMENT_KEY, mirror_dbt_step, server_mode
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.resources import WarehouseResource
 from orchestration.unchanged_inputs import FORCE_ENV, forced, inputs_token, last_published_run
@@ -50,6 +51,19 @@ class SalesopsDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return OWNERS_BY_GROUP[self.get_group_name(dbt_resource_props) or "staging"]
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        """In server mode, seeds and every model reading a source also wait for the raw shipment:
+        dbt reads raw from the server there. (dagster-dbt builds each step's inputs from its specs'
+        deps, so the dbt steps depend on the shipment step without another wrapper.)"""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if not server_mode() or unique_id.startswith("source."):
+            return spec
+        props = self.get_resource_props(manifest, unique_id)
+        reads_raw = any(dep.startswith("source.") for dep in props.get("depends_on", {}).get("nodes", []))
+        if props["resource_type"] == "seed" or reads_raw:
+            return spec.merge_attributes(deps=[RAW_SHIPMENT_KEY])
+        return spec
+
 
 def dbt_vars() -> dict[str, str]:
     return {"as_of": settings.as_of().isoformat()}
@@ -82,6 +96,8 @@ def dbt_staging_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
         )
         return
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()
+    if server_mode():  # built on the server: the staging suites and the forecast read DuckDB's copy
+        mirror_dbt_step(context, warehouse)
 
 
 @dbt_assets(
@@ -91,10 +107,12 @@ def dbt_staging_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
     exclude=STAGING_SELECTION,
     name="dbt_mart_models",
 )
-def dbt_mart_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def dbt_mart_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Builds the metric marts and the quality models, running their dbt tests as asset checks,
     then generates the dbt docs site beside the warehouse (data/dbt_docs/index.html)."""
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()
+    if server_mode():  # built on the server: the mart suites and the publication read DuckDB's copy
+        mirror_dbt_step(context, warehouse)
     docs = dbt_docs_dir()
     stamp = manifest_digest()
     if docs_are_current(docs, stamp):

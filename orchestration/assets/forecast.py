@@ -25,6 +25,7 @@ from dagster import (
 
 from ingestion.contract import crm_family, staging_model
 from orchestration import settings
+from orchestration.assets.server_warehouse import server_mode, write_to_server
 from orchestration.forecasting import (
     ACCURACY_COLUMNS,
     METHODS,
@@ -288,6 +289,9 @@ def sales_forecast_assets(
         del inputs
         frames = _frames(result)
         write_tables(connection, frames)
+        if server_mode():  # BI tools reading the server's marts see the forecast too
+            written = write_to_server(connection, MARTS_SCHEMA, frames)
+            context.log.info(f"forecast: {len(written)} tables written to the server warehouse's marts")
     org = result.summary.loc[result.summary["level"] == "org"].set_index("method")
     mape = {f"mape_{method}": _number(org["mape"].get(method)) for method in METHODS}
     bias = {f"bias_{method}": _number(org["bias"].get(method)) for method in METHODS}
