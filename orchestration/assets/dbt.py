@@ -15,7 +15,12 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from ingestion.contract import crm_family
 from ingestion.warehouse import Warehouse
 from orchestration import settings
-from orchestration.assets.server_warehouse import RAW_SHIPMENT_KEY, mirror_dbt_step, server_mode
+from orchestration.assets.server_warehouse import (
+    RAW_SHIPMENT_KEY,
+    mirror_dbt_step,
+    server_identity,
+    server_mode,
+)
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.resources import WarehouseResource
 from orchestration.unchanged_inputs import FORCE_ENV, forced, inputs_token, last_published_run
@@ -146,7 +151,9 @@ def prune_invocation_folders(target_dir: Path, keep: int = KEEP_INVOCATION_FOLDE
 
 
 def current_inputs_token(warehouse: Warehouse) -> str:
-    return inputs_token(warehouse, settings.as_of(), manifest_digest())
+    # Marts built in another warehouse (a server, or DuckDB after one) are not these marts.
+    built_in = server_identity(settings.server_warehouse_url()) if server_mode() else "duckdb"
+    return inputs_token(warehouse, settings.as_of(), f"{manifest_digest()}|{built_in}")
 
 
 def run_that_published_these_inputs(warehouse: Warehouse) -> str | None:
