@@ -15,6 +15,13 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.settings import DBT_PROJECT_DIR
+
+MART_MODELS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+QUALITY_MODELS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "quality").glob("*.sql"))
+# Columns that record when and by which dbt invocation a row was written, not what it says.
+RUN_COLUMNS = ("run_started_at", "run_invocation_id", "first_seen", "last_seen")
+
 REL_TOL = 1e-9
 ABS_TOL = 1e-9
 

@@ -19,15 +19,17 @@ import duckdb
 import pytest
 
 from ingestion.sql_warehouse import copy_duckdb_raw
-from orchestration.settings import DBT_PROJECT_DIR
 from tests.conftest import E2E_AS_OF, PipelineRun
-from tests.mart_compare import duckdb_rows, postgres_rows, same_value, table_differences
+from tests.mart_compare import (
+    MART_MODELS,
+    QUALITY_MODELS,
+    RUN_COLUMNS,
+    duckdb_rows,
+    postgres_rows,
+    same_value,
+    table_differences,
+)
 from tests.postgres import DbtInvocation, PostgresServer, fresh_database, run_dbt, run_dbt_on_postgres
-
-MART_MODELS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
-QUALITY_MODELS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "quality").glob("*.sql"))
-# Columns that record when and by which dbt invocation a row was written, not what it says.
-RUN_COLUMNS = ("run_started_at", "run_invocation_id", "first_seen", "last_seen")
 
 
 @dataclass

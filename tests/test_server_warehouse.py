@@ -21,20 +21,17 @@ import pytest
 
 from orchestration.settings import DBT_PROJECT_DIR
 from tests.conftest import PipelineRun, pipeline_env
-from tests.mart_compare import duckdb_rows, postgres_rows, table_differences
+from tests.mart_compare import MART_MODELS, RUN_COLUMNS, duckdb_rows, postgres_rows, table_differences
 from tests.postgres import PostgresServer, fresh_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "FAKE-warehouse-password-5b7e"
-MART_MODELS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
 FORECAST_MARTS = (
     "sales_forecast",
     "forecast_accuracy",
     "forecast_accuracy_summary",
     "forecast_stage_probabilities",
 )
-# Columns that record when and by which dbt invocation a row was written, not what it says.
-RUN_COLUMNS = ("run_started_at", "run_invocation_id", "first_seen", "last_seen")
 
 
 @dataclass
