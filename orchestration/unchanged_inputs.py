@@ -79,12 +79,13 @@ class CarriedResult:
 
 
 def table_fingerprints(
-    warehouse: Warehouse, schema: str, tables: Iterable[str], as_of: date
+    warehouse: Warehouse, schema: str, tables: Iterable[str], validated_with: str
 ) -> dict[str, str]:
+    """Per table: its rows' fingerprint and ``validated_with`` (what else the result depends on)."""
     with warehouse.connect(read_only=True) as connection:
         fingerprints = ingested_fingerprints(connection)
     return {
-        table: f"{fingerprints[f'{schema}.{table}']}|{as_of.isoformat()}"
+        table: f"{fingerprints[f'{schema}.{table}']}|{validated_with}"
         for table in tables
         if f"{schema}.{table}" in fingerprints
     }
