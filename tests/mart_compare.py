@@ -132,3 +132,15 @@ def table_differences(
             problems.append("...")
             break
     return problems
+
+
+def duckdb_raw_counts(warehouse: Path) -> dict[str, int]:
+    """Row count of every table in schema raw of a DuckDB warehouse."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1"
+            ).fetchall()
+        ]
+        return {t: connection.execute(f'SELECT count(*) FROM raw."{t}"').fetchone()[0] for t in tables}

@@ -24,6 +24,7 @@ from tests.mart_compare import (
     MART_MODELS,
     QUALITY_MODELS,
     RUN_COLUMNS,
+    duckdb_raw_counts,
     duckdb_rows,
     postgres_rows,
     same_value,
@@ -53,14 +54,7 @@ def postgres_build(
 
 
 def test_raw_tables_are_copied_whole(pipeline_run: PipelineRun, postgres_build: PostgresBuild) -> None:
-    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as connection:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1"
-            ).fetchall()
-        ]
-        expected = {t: connection.execute(f'SELECT count(*) FROM raw."{t}"').fetchone()[0] for t in tables}
+    expected = duckdb_raw_counts(pipeline_run.warehouse)
     assert postgres_build.copied == expected
     assert expected["salesforce_opportunity"] > 0 and expected["calendar_occurrences"] > 0
 

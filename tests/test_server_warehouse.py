@@ -21,7 +21,14 @@ import pytest
 
 from orchestration.settings import DBT_PROJECT_DIR
 from tests.conftest import PipelineRun, pipeline_env
-from tests.mart_compare import MART_MODELS, RUN_COLUMNS, duckdb_rows, postgres_rows, table_differences
+from tests.mart_compare import (
+    MART_MODELS,
+    RUN_COLUMNS,
+    duckdb_raw_counts,
+    duckdb_rows,
+    postgres_rows,
+    table_differences,
+)
 from tests.postgres import PostgresServer, fresh_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -84,14 +91,7 @@ def test_both_runs_succeed(server_runs: ServerRuns) -> None:
 def test_server_raw_tables_hold_the_landing_rows(server_runs: ServerRuns) -> None:
     import psycopg
 
-    with duckdb.connect(str(server_runs.warehouse), read_only=True) as connection:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1"
-            ).fetchall()
-        ]
-        landing = {t: connection.execute(f'SELECT count(*) FROM raw."{t}"').fetchone()[0] for t in tables}
+    landing = duckdb_raw_counts(server_runs.warehouse)
     with psycopg.connect(server_runs.server.dsn) as connection:
         on_server = {
             t: connection.execute(f'SELECT count(*) FROM raw."{t}"').fetchone()[0]
