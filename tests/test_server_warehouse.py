@@ -202,14 +202,7 @@ def test_other_schemes_are_refused_in_one_line(tmp_path: Path) -> None:
         "DAGSTER_HOME": str(tmp_path / "home"),
         "SALESOPS_WAREHOUSE_URL": f"mysql+pymysql://salesops:{PASSWORD}@db.invalid/salesops",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestration", "run"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(env)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "error: SALESOPS_WAREHOUSE_URL must be a postgresql+psycopg:// URL (dbt builds the marts only on "
