@@ -120,9 +120,62 @@ CRM_CONTRACT: dict[str, tuple[str, ...]] = {
         "IsDeleted",
     ),
     "forecastingquota": ("Id", "QuotaOwnerId", "StartDate", "QuotaAmount", "SystemModstamp"),
+    # The org's own sales process (optional: the seed opportunity_stages stands in without it).
+    "opportunitystage": (
+        "Id",
+        "MasterLabel",
+        "ApiName",
+        "SortOrder",
+        "IsActive",
+        "IsClosed",
+        "IsWon",
+        "DefaultProbability",
+        "ForecastCategoryName",
+        "SystemModstamp",
+    ),
+    # Meetings logged in the CRM (optional: merged with the mailbox calendars).
+    "event": (
+        "Id",
+        "WhoId",
+        "WhatId",
+        "OwnerId",
+        "Subject",
+        "Type",
+        "StartDateTime",
+        "EndDateTime",
+        "IsAllDayEvent",
+        "IsDeleted",
+        "SystemModstamp",
+    ),
 }
 
 CRM_TABLES: tuple[str, ...] = tuple(CRM_CONTRACT)
+
+# Tables an org or a replica may lack: without them the raw table is created empty and the marts
+# fall back (stages from the seed, meetings from the mailbox calendars only).
+OPTIONAL_TABLES: frozenset[str] = frozenset({"opportunitystage", "event"})
+
+# Fields not every org or replica has, beside every custom field (``__c``): a missing one is
+# loaded as null, and the marts that need it are partial (a warning check names them).
+OPTIONAL_FIELDS: dict[str, frozenset[str]] = {
+    "opportunity": frozenset({"CampaignId"}),
+    "opportunitystage": frozenset({"ApiName", "ForecastCategoryName"}),
+}
+
+# What a missing optional field leaves partial, for the warning that names it.
+FIELD_MARTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("user", "Hire_Date__c"): ("onboarding_progress",),
+    ("opportunity", "CampaignId"): ("campaign_efficiency",),
+}
+
+
+def is_optional_field(table: str, field: str) -> bool:
+    """A custom field, or a standard field some orgs or replicas do not have."""
+    return field.lower().endswith("__c") or field in OPTIONAL_FIELDS.get(table, frozenset())
+
+
+def required_fields(table: str) -> tuple[str, ...]:
+    return tuple(f for f in CRM_CONTRACT[table] if not is_optional_field(table, f))
 ID_COLUMN = "id"
 MODSTAMP_COLUMN = "systemmodstamp"
 
