@@ -40,6 +40,7 @@ from ingestion.calendar_load import (
 )
 from ingestion.contract import CRM_TABLES, raw_table_name
 from ingestion.crm_sql import SqlCrmReader, warehouse_column_name
+from ingestion.warehouse import connect_duckdb
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = PROJECT_ROOT / "dbt_project"
@@ -204,7 +205,7 @@ def run_floor(crm: Path, calendars: Path, warehouse: Path, as_of: date) -> dict[
     window = expansion_window(reader.earliest_created_at(), as_of, 90)
     reader.close()
 
-    with duckdb.connect(str(warehouse)) as connection:
+    with connect_duckdb(warehouse) as connection:
         started = time.perf_counter()
         crm_rows = load_crm(crm, connection)
         crm_seconds = time.perf_counter() - started

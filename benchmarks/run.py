@@ -169,9 +169,9 @@ def run_floor(org: Path, state: Path, as_of: date) -> dict[str, object]:
 
 
 def mart_row_counts(warehouse: Path) -> dict[str, int]:
-    import duckdb
+    from ingestion.warehouse import connect_duckdb
 
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
+    with connect_duckdb(warehouse, read_only=True) as connection:
         tables = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
             "AND table_type = 'BASE TABLE' ORDER BY 1"

@@ -637,7 +637,7 @@ def _install_dialect() -> None:
     with _dialect_lock:
         if _SalesOpsDuckDBDialect is not None:
             return
-        import duckdb
+        from ingestion.warehouse import connect_duckdb
 
         try:
             import duckdb_engine
@@ -691,14 +691,15 @@ def _install_dialect() -> None:
                 return None
 
             def connect(self, *cargs: Any, **cparams: Any) -> Any:
-                # Plain duckdb.connect(): duckdb-engine would add a custom_user_agent setting,
-                # and DuckDB refuses a second in-process connection to a file that is already
-                # open with different settings (e.g. by the caller's own read-write handle).
+                # Plain duckdb.connect() (through connect_duckdb, which only pins the time zone
+                # to UTC with SET, after connecting): duckdb-engine would add a custom_user_agent
+                # setting, and DuckDB refuses a second in-process connection to a file that is
+                # already open with different settings (e.g. by the caller's own read-write handle).
                 session = cparams.pop(_SESSION_KEY, None)
                 config = dict(cparams.pop("config", None) or {})
                 config.update(cparams.pop("url_config", None) or {})
                 connection = duckdb_engine.ConnectionWrapper(
-                    duckdb.connect(
+                    connect_duckdb(
                         cparams.pop("database"),
                         read_only=bool(cparams.pop("read_only", False)),
                         config=config,

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingestion.crm_sql import is_safe_identifier, redact_url
-from ingestion.warehouse import RAW_SCHEMA
+from ingestion.warehouse import RAW_SCHEMA, connect_duckdb
 
 # Column types a raw table may hold, by their portable name.
 SQL_TYPES: dict[str, sa.types.TypeEngine] = {
@@ -61,6 +61,24 @@ _DUCKDB_TYPES = {
 }
 
 BATCH_ROWS = 10_000
+
+# libpq option pinning a PostgreSQL session's time zone (the server's default may be any zone).
+UTC_SESSION_OPTION = "-c timezone=UTC"
+
+
+def utc_engine(url: str | sa.URL) -> Engine:
+    """A SQLAlchemy engine on ``url`` whose PostgreSQL sessions run in UTC.
+
+    A session's time zone decides how PostgreSQL reads timestamp text without an offset into
+    timestamptz, compares a naive timestamp with a timestamptz, and casts timestamptz to date or
+    text. It is the server's ``timezone`` setting unless the client sets it: pinned here (as a
+    startup option, after any ``options`` the URL carries), so nothing depends on the server's zone.
+    """
+    url = sa.make_url(url)
+    if url.get_backend_name() != "postgresql":
+        return sa.create_engine(url)
+    options = " ".join(filter(None, [str(url.query.get("options") or ""), UTC_SESSION_OPTION]))
+    return sa.create_engine(url, connect_args={"options": options})
 
 
 @dataclass(frozen=True)
@@ -108,7 +126,7 @@ class SqlWarehouseWriter:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = sa.create_engine(self.url)
+            self._engine = utc_engine(self.url)
         return self._engine
 
     def close(self) -> None:
@@ -251,7 +269,7 @@ def copy_duckdb_raw(
     database at ``url``, replacing the tables there; returns the rows copied per table."""
     copied: dict[str, int] = {}
     with (
-        duckdb.connect(str(duckdb_path), read_only=True) as source,
+        connect_duckdb(duckdb_path, read_only=True) as source,
         SqlWarehouseWriter(url, method=method) as writer,
     ):
         for table in duckdb_raw_tables(source, tables):
@@ -326,7 +344,7 @@ def mirror_postgres_tables(
     tables are read in one repeatable-read snapshot and replaced in one DuckDB transaction: a
     reader of the DuckDB file sees the previous copies or the new ones, never a mix.
     """
-    engine = sa.create_engine(sa.make_url(url))
+    engine = utc_engine(url)
     mirrored: dict[str, int] = {}
     try:
         with engine.connect() as connection:

@@ -34,6 +34,29 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def connect_duckdb(
+    path: str | Path | None = None, read_only: bool = False, config: dict[str, object] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (to ``path``, or in memory) whose time zone is UTC, whatever the host's.
+
+    DuckDB takes its session time zone from the host (TZ, /etc/localtime) when it is imported, and
+    casts text without an offset to TIMESTAMPTZ, and TIMESTAMPTZ to dates, in that zone: on a
+    Europe/Berlin host '2026-03-31 23:30:00' would become 21:30 UTC. Every connection the project
+    opens goes through here. The zone is set on the database instance (``SET GLOBAL``), not only
+    on this session, so cursors of the connection and other connections to the same file in this
+    process use UTC too. It is set after connecting rather than passed in ``config``: DuckDB
+    refuses a second in-process connection to a file already open with a different config.
+    """
+    database = ":memory:" if path is None else str(path)
+    connection = duckdb.connect(database, read_only=read_only, config=dict(config or {}))
+    try:
+        connection.execute("SET GLOBAL TimeZone = 'UTC'")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
@@ -55,7 +78,7 @@ class Warehouse:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(str(self.path), read_only=read_only)
+        connection = connect_duckdb(self.path, read_only=read_only)
         try:
             if not read_only:
                 for statement in _META_DDL:

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.crash_points import crash_point
+from ingestion.warehouse import connect_duckdb
 from orchestration.serving import remove_stale_temporaries
 
 WEEKS = 12  # lead response and rep activity: the last twelve ISO weeks up to as_of
@@ -1587,7 +1588,7 @@ def render_report(serving_path: Path, output_path: Path, as_of: date) -> ReportS
     serving_path, output_path = Path(serving_path), Path(output_path)
     if not serving_path.exists():
         raise FileNotFoundError(f"serving database {serving_path} does not exist")
-    with duckdb.connect(str(serving_path), read_only=True) as connection:
+    with connect_duckdb(serving_path, read_only=True) as connection:
         page, charts, forecast_available = build_html(Marts(connection), as_of)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output_path.parent, f".{output_path.name}.")

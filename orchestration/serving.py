@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.crash_points import crash_point
-from ingestion.warehouse import quoted, utc_now
+from ingestion.warehouse import connect_duckdb, quoted, utc_now
 
 PUBLICATION_TABLE = "_publication"
 
@@ -82,7 +82,7 @@ def publish_marts(
         leftover.unlink(missing_ok=True)
     remove_stale_temporaries(serving_path.parent, f"{serving_path.name}.building-")
     tables: dict[str, int] = {}
-    connection = duckdb.connect(str(building))
+    connection = connect_duckdb(building)
     try:
         attach_path = str(warehouse_path).replace("'", "''")  # a configured path is a literal, never SQL
         connection.execute(f"ATTACH '{attach_path}' AS warehouse (READ_ONLY)")

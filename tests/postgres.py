@@ -45,15 +45,18 @@ class PostgresServer:
 
     @property
     def dsn(self) -> str:
-        """libpq connection string, for psycopg.connect."""
+        """libpq connection string, for psycopg.connect; sessions in UTC, whatever the server's zone."""
         parts = [f"host={self.host}", f"port={self.port}", f"user={self.user}", f"dbname={self.database}"]
         if self.password:
             parts.append(f"password={self.password}")
+        parts.append("options='-c timezone=UTC'")
         return " ".join(parts)
 
     def dbt_env(self) -> dict[str, str]:
-        """The environment the dbt ``postgres`` target reads (dbt_project/profiles.yml)."""
+        """The environment the dbt ``postgres`` target reads (dbt_project/profiles.yml); PGTZ makes
+        libpq start dbt's sessions in UTC (the profile has no session options)."""
         return {
+            "PGTZ": "UTC",
             "SALESOPS_PG_HOST": self.host,
             "SALESOPS_PG_PORT": str(self.port),
             "SALESOPS_PG_USER": self.user,

@@ -30,7 +30,12 @@ from dagster import (
     asset,
 )
 
-from ingestion.sql_warehouse import SqlWarehouseWriter, copy_duckdb_table, mirror_postgres_tables
+from ingestion.sql_warehouse import (
+    SqlWarehouseWriter,
+    copy_duckdb_table,
+    mirror_postgres_tables,
+    utc_engine,
+)
 from ingestion.warehouse import META_SCHEMA, RAW_SCHEMA, ingested_fingerprints, utc_now
 from orchestration import settings
 from orchestration.assets.ingestion import ingestion_assets
@@ -93,7 +98,7 @@ def _shipped_fingerprints(connection: duckdb.DuckDBPyConnection, server: str) ->
 
 
 def _server_raw_tables(url: sa.URL) -> set[str]:
-    engine = sa.create_engine(url)
+    engine = utc_engine(url)
     try:
         with engine.connect() as connection:
             return set(sa.inspect(connection).get_table_names(schema=RAW_SCHEMA))
