@@ -176,6 +176,8 @@ def is_optional_field(table: str, field: str) -> bool:
 
 def required_fields(table: str) -> tuple[str, ...]:
     return tuple(f for f in CRM_CONTRACT[table] if not is_optional_field(table, f))
+
+
 ID_COLUMN = "id"
 MODSTAMP_COLUMN = "systemmodstamp"
 

@@ -10,9 +10,18 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.contract import ID_COLUMN, MODSTAMP_COLUMN, raw_table_name
+from ingestion import source_quarantine
+from ingestion.contract import (
+    CRM_CONTRACT,
+    FIELD_MARTS,
+    ID_COLUMN,
+    MODSTAMP_COLUMN,
+    OPTIONAL_TABLES,
+    raw_table_name,
+)
 from ingestion.crash_points import crash_point
-from ingestion.crm_sql import SOURCE_NAME, SqlCrmReader
+from ingestion.crm_sql import SOURCE_NAME, SourceTable, SqlCrmReader
+from ingestion.errors import SourceError
 from ingestion.warehouse import Warehouse, new_batch_id, utc_now
 
 REJECTS_DDL = (
@@ -22,7 +31,17 @@ REJECTS_DDL = (
         row_hash VARCHAR NOT NULL, record_values VARCHAR, batch_id VARCHAR NOT NULL,
         first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL,
         PRIMARY KEY (source, table_name, rule, row_hash))""",
+    # Optional fields the source lacks, loaded as null: the marts they feed are partial.
+    """CREATE TABLE IF NOT EXISTS quality.missing_fields (
+        source VARCHAR NOT NULL, table_name VARCHAR NOT NULL, field VARCHAR NOT NULL,
+        marts VARCHAR NOT NULL, first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL,
+        PRIMARY KEY (source, table_name, field))""",
 )
+
+# Reasons a table present in the source cannot be read: the table is set aside (its last good rows
+# stay) and the rest of the night goes on. Anything else (an unreachable CRM, a missing required
+# table, a field map naming a column that does not exist) stops the night.
+REFUSAL_RULES = frozenset({"required_column", "ambiguous_column", "ambiguous_table"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,9 @@ class LoadResult:
     rows_in_raw: int
     cursor_before: datetime | None
     cursor_after: datetime | None
+    missing_fields: tuple[str, ...] = ()  # optional fields the source lacks (loaded as null)
+    absent: bool = False  # an optional table the source does not have (raw left empty)
+    refused: str | None = None  # why the table was set aside this run (its raw rows kept)
 
     @property
     def full_load(self) -> bool:
@@ -68,21 +90,34 @@ def load_crm_table(
     """Read new and changed rows of one CRM table and upsert them into ``raw``.
 
     Each batch commits together with the cursor it advances, so a crash loses no
-    committed work and a re-run re-reads at most the overlap window.
+    committed work and a re-run re-reads at most the overlap window. An optional table the source
+    lacks leaves an empty raw table; a table the source has in a shape that cannot be read (a
+    required column missing, two columns for one field) is set aside in quality.source_quarantine
+    with its last good rows kept, unless it has none: then the night stops (SourceError).
     """
-    source_table = reader.describe(contract_table)
     raw_table = raw_table_name(contract_table)
+    try:
+        source_table = reader.describe(contract_table)
+    except SourceError as error:
+        if error.rule == "required_table" and contract_table in OPTIONAL_TABLES:
+            return _empty_result(warehouse, contract_table, absent=True)
+        if error.rule in REFUSAL_RULES:
+            return _refuse(warehouse, contract_table, error)
+        raise
     sync_started = utc_now()
     batch_id = new_batch_id()
     rows_read = rows_rejected = 0
     with warehouse.connect() as connection:
         for statement in REJECTS_DDL:
             connection.execute(statement)
-        warehouse.ensure_text_table(connection, raw_table, list(source_table.columns))
+        warehouse.ensure_text_table(connection, raw_table, source_table.warehouse_columns)
+        _record_missing_fields(connection, source_table, sync_started)
+        source_quarantine.release(connection, SOURCE_NAME, contract_table)
         cursor_before = None if full_refresh else warehouse.get_cursor(connection, SOURCE_NAME, raw_table)
         cursor = cursor_before
         table_was_empty = warehouse.row_count(connection, "raw", raw_table) == 0
         for batch in reader.iter_batches(source_table, cursor_before, overlap):
+            batch = _with_missing_fields(batch, source_table)
             keyed, rejected = _split_missing_ids(batch)
             connection.begin()
             warehouse.upsert_batch(
@@ -108,7 +143,71 @@ def load_crm_table(
         rows_in_raw,
         cursor_before,
         cursor,
+        missing_fields=source_table.missing,
     )
+
+
+def _contract_columns(contract_table: str) -> list[str]:
+    return [field.lower() for field in CRM_CONTRACT[contract_table]]
+
+
+def _empty_result(
+    warehouse: Warehouse, contract_table: str, absent: bool = False, refused: str | None = None
+) -> LoadResult:
+    """The raw table as it stands (created empty, with the contract's columns, if new)."""
+    raw_table = raw_table_name(contract_table)
+    with warehouse.connect() as connection:
+        warehouse.ensure_text_table(connection, raw_table, _contract_columns(contract_table))
+        if absent:
+            source_quarantine.release(connection, SOURCE_NAME, contract_table)
+        rows = warehouse.row_count(connection, "raw", raw_table)
+        cursor = warehouse.get_cursor(connection, SOURCE_NAME, raw_table)
+    return LoadResult(
+        SOURCE_NAME, contract_table, raw_table, "", 0, 0, rows, cursor, cursor, absent=absent, refused=refused
+    )
+
+
+def _refuse(warehouse: Warehouse, contract_table: str, error: SourceError) -> LoadResult:
+    """Set the table aside, keeping its last good rows; with none to keep, stop the night."""
+    with warehouse.connect() as connection:
+        rule = error.rule or "refused"
+        source_quarantine.quarantine(connection, SOURCE_NAME, contract_table, rule, error.problem)
+    result = _empty_result(warehouse, contract_table, refused=str(error))
+    if result.rows_in_raw == 0 and contract_table not in OPTIONAL_TABLES:
+        raise SourceError(
+            SOURCE_NAME,
+            f"{error.problem} (and no earlier load to fall back on)",
+            table=contract_table,
+            rule=error.rule,
+        )
+    return result
+
+
+def _with_missing_fields(batch: pa.Table, table: SourceTable) -> pa.Table:
+    for field in table.missing:
+        batch = batch.append_column(field.lower(), pa.nulls(batch.num_rows, pa.string()))
+    return batch
+
+
+def _record_missing_fields(connection: duckdb.DuckDBPyConnection, table: SourceTable, now: datetime) -> None:
+    """quality.missing_fields lists, per table, the optional fields its source lacks right now."""
+    recorded = connection.execute(
+        "SELECT field FROM quality.missing_fields WHERE source = ? AND table_name = ?",
+        [SOURCE_NAME, table.contract_name],
+    ).fetchall()
+    for (field,) in recorded:
+        if field not in table.missing:
+            connection.execute(
+                "DELETE FROM quality.missing_fields WHERE source = ? AND table_name = ? AND field = ?",
+                [SOURCE_NAME, table.contract_name, field],
+            )
+    for field in table.missing:
+        marts = ", ".join(FIELD_MARTS.get((table.contract_name, field), ()))
+        connection.execute(
+            """INSERT INTO quality.missing_fields VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source, table_name, field) DO UPDATE SET last_seen = excluded.last_seen""",
+            [SOURCE_NAME, table.contract_name, field, marts, now, now],
+        )
 
 
 def _split_missing_ids(batch: pa.Table) -> tuple[pa.Table, pa.Table]:

@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ingestion.contract import CRM_CONTRACT, ID_COLUMN, MODSTAMP_COLUMN
+from ingestion.contract import ID_COLUMN, MODSTAMP_COLUMN
 from ingestion.errors import SourceError
+from ingestion.replica_shape import (
+    ShapeError,
+    find_table,
+    resolve_table,
+    shape_for,
+)
+from ingestion.replica_shape import warehouse_column_name as warehouse_column_name
 
 SOURCE_NAME = "crm"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -26,20 +34,30 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class SourceTable:
-    """A CRM table as found in the source: its real name and its columns by lower-case name."""
+    """A CRM table as found in the source: its real name and where each warehouse column is read.
+
+    ``columns`` maps the lower-case warehouse name (contract fields under their API name) to the
+    source's column; ``missing`` lists the optional contract fields the source lacks (loaded as
+    null); ``shape`` is how the replica names things (ingestion/replica_shape.py).
+    """
 
     contract_name: str
     actual_name: str
     columns: dict[str, str]  # lower-case warehouse name -> column name in the source
     modstamp_is_text: bool
+    missing: tuple[str, ...] = ()
+    shape: str = "api"
+    deleted_column: str | None = None  # Fivetran's _fivetran_deleted, folded into isdeleted
+    active_column: str | None = None  # Fivetran history mode: only rows where it is true
 
-
-def warehouse_column_name(source_column: str) -> str:
-    """Lower-case, identifier-safe column name used in the warehouse."""
-    name = re.sub(r"[^a-z0-9_]", "_", source_column.lower())
-    if not name or name[0].isdigit():
-        name = f"c_{name}"
-    return name
+    @property
+    def warehouse_columns(self) -> list[str]:
+        """Every column of the raw table: the source's, the missing optional fields (null) and the
+        deletion flag folded from Fivetran's."""
+        names = [*self.columns, *(field.lower() for field in self.missing)]
+        if self.deleted_column and "isdeleted" not in names:
+            names.append("isdeleted")
+        return names
 
 
 def redact_url(url: str) -> str:
@@ -57,9 +75,17 @@ def _tolerant_text(value: bytes | str | None) -> str | None:
 class SqlCrmReader:
     """Streams rows of the CRM contract's tables from any SQLAlchemy URL."""
 
-    def __init__(self, url: str, batch_size: int = 50_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        batch_size: int = 50_000,
+        shapes: dict[str, str] | None = None,
+        field_map: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.url = url
         self.batch_size = batch_size
+        self.shapes = shapes or {"*": "auto"}  # replica_shape.parse_shapes
+        self.field_map = field_map or {}  # replica_shape.parse_field_map
         self._engine: Engine | None = None
 
     @property
@@ -83,14 +109,16 @@ class SqlCrmReader:
             self._engine = None
 
     def describe(self, contract_name: str, require_contract: bool = True) -> SourceTable:
-        """Find a contract table in the source and check its required columns."""
+        """Find a contract table in the source, in whatever shape the replica has it, and match its
+        columns to the contract (a missing required column raises, naming it)."""
         try:
             inspector = sa.inspect(self.engine)
-            tables = {name.lower(): name for name in inspector.get_table_names()}
-            actual = tables.get(contract_name.lower())
+            actual = find_table(contract_name, inspector.get_table_names())
             source_columns = inspector.get_columns(actual) if actual else []
         except SourceError:
             raise
+        except ShapeError as error:
+            raise SourceError(SOURCE_NAME, str(error), table=contract_name, rule=error.rule) from None
         except Exception as exc:  # noqa: BLE001
             raise SourceError(
                 SOURCE_NAME,
@@ -104,27 +132,32 @@ class SqlCrmReader:
                 table=contract_name,
                 rule="required_table",
             )
-        columns: dict[str, str] = {}
-        modstamp_is_text = True
-        for column in source_columns:
-            name = warehouse_column_name(column["name"])
-            if name in columns:
-                continue  # a second column differing only by case: keep the first
-            columns[name] = column["name"]
-            if name == MODSTAMP_COLUMN:
-                modstamp_is_text = not isinstance(column["type"], sa.DateTime)
-        missing = [c for c in CRM_CONTRACT[contract_name] if c.lower() not in columns]
-        if missing and require_contract:
-            raise SourceError(
-                SOURCE_NAME,
-                f"required column {', '.join(repr(c) for c in missing)} missing "
-                f"(found: {', '.join(col['name'] for col in source_columns)})",
-                table=contract_name,
-                rule="required_column",
+        names = [column["name"] for column in source_columns]
+        try:
+            resolved = resolve_table(
+                contract_name,
+                names,
+                shape_for(self.shapes, contract_name),
+                self.field_map.get(contract_name),
+                require_all=require_contract,
             )
+        except ShapeError as error:
+            raise SourceError(SOURCE_NAME, str(error), table=contract_name, rule=error.rule) from None
+        types = {column["name"]: column["type"] for column in source_columns}
+        modstamp_type = types.get(resolved.columns.get(MODSTAMP_COLUMN, ""))
+        modstamp_is_text = not isinstance(modstamp_type, sa.DateTime)
         if self.engine.dialect.name == "sqlite":
             modstamp_is_text = True  # SQLite stores datetimes as text whatever the declared type
-        return SourceTable(contract_name, actual, columns, modstamp_is_text)
+        return SourceTable(
+            contract_name,
+            actual,
+            resolved.columns,
+            modstamp_is_text,
+            missing=resolved.missing_optional,
+            shape=resolved.shape,
+            deleted_column=resolved.deleted_column,
+            active_column=resolved.active_column,
+        )
 
     def earliest_created_at(self, tables: Sequence[str] = ("lead", "opportunity")) -> datetime | None:
         """The oldest CreatedDate among the given tables: where the CRM's history starts."""
@@ -150,29 +183,53 @@ class SqlCrmReader:
         Text timestamps are compared by their date prefix, which is correct for any
         ISO-8601 style and only widens the window (the loader's upsert is idempotent).
         """
-        source = sa.table(table.actual_name, *(sa.column(c) for c in table.columns.values()))
+        source_columns = [*table.columns.values()]
+        if table.active_column and table.active_column not in source_columns:
+            source_columns.append(table.active_column)
+        source = sa.table(table.actual_name, *(sa.column(c) for c in source_columns))
         selected = [
             sa.cast(source.c[source_name], sa.String).label(name)
             for name, source_name in table.columns.items()
         ]
         modstamp = source.c[table.columns[MODSTAMP_COLUMN]]
         query = sa.select(*selected).order_by(modstamp, source.c[table.columns[ID_COLUMN]])
+        if table.active_column:
+            # History mode keeps every version of a row; only the current one is the record.
+            active = sa.func.lower(sa.cast(source.c[table.active_column], sa.String))
+            query = query.where(active.in_(("1", "true", "t")))
         if since is not None:
             lower_bound = since - overlap
             bound: object = lower_bound.date().isoformat() if table.modstamp_is_text else lower_bound
             query = query.where(modstamp >= bound)
-        names = list(table.columns)
+        names = [column.key for column in selected]
         try:
             with self.engine.connect() as connection, _text_as_bytes(connection):
                 result = connection.execution_options(stream_results=True).execute(query)
                 while rows := result.fetchmany(self.batch_size):
-                    yield _rows_to_arrow(names, rows)
+                    batch = _rows_to_arrow(names, rows)
+                    yield fold_deleted_flag(batch, table.deleted_column) if table.deleted_column else batch
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise SourceError(
                 SOURCE_NAME, f"read failed: {_one_line(exc)}", table=table.contract_name
             ) from None
+
+
+_TRUE_TEXT = ["1", "true", "t"]
+
+
+def fold_deleted_flag(batch: pa.Table, flag_column: str) -> pa.Table:
+    """Fivetran marks a row deleted in the source with ``_fivetran_deleted``: such a row is deleted
+    whatever its own IsDeleted says (a replica without IsDeleted has only this flag)."""
+    flag = pc.utf8_lower(batch.column(warehouse_column_name(flag_column)))
+    deleted = pc.fill_null(pc.is_in(flag, pa.array(_TRUE_TEXT)), False)
+    if "isdeleted" in batch.column_names:
+        merged = pc.if_else(deleted, pa.scalar("true"), batch.column("isdeleted"))
+        batch = batch.set_column(batch.column_names.index("isdeleted"), "isdeleted", merged)
+    else:
+        batch = batch.append_column("isdeleted", pc.if_else(deleted, pa.scalar("true"), pa.scalar("false")))
+    return batch
 
 
 def _parse_min_created(value: object) -> datetime | None:

@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings.apply_defaults()
         settings.as_of()
+        settings.validate_crm_settings()
         ensure_demo_data()
         if args.command == "demo":
             return 0

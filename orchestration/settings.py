@@ -120,6 +120,14 @@ def uses_demo_crm() -> bool:
     return os.environ.get("SALESOPS_CRM_URL") == defaults()["SALESOPS_CRM_URL"]
 
 
+def validate_crm_settings() -> None:
+    """SALESOPS_REPLICA_SHAPE and SALESOPS_FIELD_MAP parse (ValueError naming the variable)."""
+    from ingestion.replica_shape import FIELD_MAP_ENV, SHAPE_ENV, parse_field_map, parse_shapes
+
+    parse_shapes(os.environ.get(SHAPE_ENV, ""))
+    parse_field_map(os.environ.get(FIELD_MAP_ENV, ""))
+
+
 def as_of() -> date:
     """The run's reference date: SALESOPS_AS_OF (YYYY-MM-DD) or today in UTC."""
     value = os.environ.get("SALESOPS_AS_OF", "").strip()
