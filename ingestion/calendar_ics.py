@@ -17,7 +17,10 @@ Decisions
   content line) and **truncated** files.  A file that ends before ``END:VCALENDAR`` is always an error, even
   when every event before the cut is complete: a cut-off export silently loses events, and
   loading the remainder would make those events look deleted downstream.  The previously
-  loaded rows of such a file should be kept instead.
+  loaded rows of such a file should be kept instead.  The error carries the line of the file
+  where the problem is (``line``: the ``END`` that does not close, the first line that is not
+  iCalendar, the bad byte's line, the last line of a truncated file), else ``None``; the
+  loader quarantines the file with it (``ingestion/calendar_load.py``).
 * **Per-event problems** (rows, the file still loads): ``missing_uid`` and ``missing_dtstart``
   (event skipped), ``invalid_event`` (an unparseable DTSTART/DTEND/DURATION/RRULE/RDATE/
   EXDATE/RECURRENCE-ID, or a series that cannot be expanded: the whole UID is skipped),
@@ -63,7 +66,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import icalendar
@@ -144,18 +147,31 @@ class ParsedCalendarFile:
 
 
 class CalendarFileError(Exception):
-    """Unreadable/unparseable file; ``str()`` is one line naming source, file and problem.
+    """Unreadable/unparseable file; ``str()`` is one line naming source, file, problem and line.
 
-    Example: ``calendar file 'x.ics': not an iCalendar file (no BEGIN:VCALENDAR)``.
+    ``line`` is the line of the file (1-based, as an editor numbers it: folded continuation
+    lines count) where the problem is, when the parser knows it, else ``None``.
+    Example: ``calendar file 'x.ics': malformed: END:VTOOD does not close BEGIN:VEVENT (line 12)``.
     """
 
-    def __init__(self, source_file: str, problem: str) -> None:
+    def __init__(self, source_file: str, problem: str, line: int | None = None) -> None:
         self.source_file = source_file
         self.problem = _one_line(problem)
-        super().__init__(f"{SOURCE_NAME} file '{self.source_file}': {self.problem}")
+        self.line = line
+        where = f" (line {line})" if line is not None else ""
+        super().__init__(f"{SOURCE_NAME} file '{self.source_file}': {self.problem}{where}")
+
+    @property
+    def mailbox(self) -> str:
+        return mailbox_of(self.source_file)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.source_file, self.problem))
+        return (type(self), (self.source_file, self.problem, self.line))
+
+
+def mailbox_of(source_file: str) -> str:
+    """The mailbox a calendar file holds: its name without ``.ics`` (``jane@acme.example.ics``)."""
+    return PurePosixPath(source_file).stem
 
 
 # --------------------------------------------------------------------------- reading
@@ -163,6 +179,7 @@ class CalendarFileError(Exception):
 
 _FOLD = re.compile(rb"\r?\n[ \t]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _NAME = re.compile(r"[A-Za-z0-9-]+")
 _BOM = b"\xef\xbb\xbf"
 
@@ -219,11 +236,27 @@ def _decode(data: bytes, source_file: str) -> str:
     try:
         return unfolded.decode("utf-8")
     except UnicodeDecodeError as err:
-        line_number = unfolded.count(b"\n", 0, err.start) + 1
+        line_number = len(_BYTE_LINE_BREAK.findall(unfolded, 0, err.start)) + 1
         bad = unfolded[err.start : err.start + 1].hex()
-        raise CalendarFileError(
-            source_file, f"not valid UTF-8 (byte 0x{bad} in content line {line_number})"
-        ) from err
+        raise CalendarFileError(source_file, f"not valid UTF-8: byte 0x{bad}", line_number) from err
+
+
+def _file_line(data: bytes, content_line: int) -> int:
+    """The line of the file where unfolded content line ``content_line`` starts.
+
+    Parsing numbers content lines after unfolding (RFC 5545 3.1: a line break followed by a
+    space or tab continues the line); a person opens the file in an editor, which counts every
+    line. Only computed for an error.
+    """
+    content, physical = 1, 1
+    for match in _BYTE_LINE_BREAK.finditer(data):
+        if content >= content_line:
+            break
+        physical += 1
+        if match.group().endswith(b"\n") and data[match.end() : match.end() + 1] in (b" ", b"\t"):
+            continue  # a folded continuation of the same content line
+        content += 1
+    return physical
 
 
 class _EventBlock(NamedTuple):
@@ -247,6 +280,7 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
     in_event = False
     seen_calendar = False
     last_line = 0
+    first_line: int | None = None  # the first content line, when it is not BEGIN:VCALENDAR
     for line_number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
@@ -261,9 +295,9 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
                 if not stack and value != "VCALENDAR":
                     if seen_calendar:
                         raise CalendarFileError(
-                            source_file,
-                            f"malformed: BEGIN:{value} outside VCALENDAR (content line {line_number})",
+                            source_file, f"malformed: BEGIN:{value} outside VCALENDAR", line_number
                         )
+                    first_line = line_number
                     break  # reported below as not iCalendar
                 seen_calendar = True
                 stack.append(value)
@@ -281,8 +315,7 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
             if not stack or stack[-1] != value:
                 opened = f"BEGIN:{stack[-1]}" if stack else "no open component"
                 raise CalendarFileError(
-                    source_file,
-                    f"malformed: END:{value} does not close {opened} (content line {line_number})",
+                    source_file, f"malformed: END:{value} does not close {opened}", line_number
                 )
             stack.pop()
             if current is not None and (len(stack) == 1 or not in_event):
@@ -292,6 +325,7 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
             continue
         if not stack:
             if not seen_calendar:
+                first_line = line_number
                 break
             continue  # trailing text after END:VCALENDAR
         if in_event:
@@ -304,20 +338,16 @@ def _split_blocks(text: str, source_file: str) -> _Blocks:
         if current is None and len(stack) > 1:
             continue  # VTODO, VJOURNAL, ...: ignored, stray lines included
         if not is_content:
-            raise CalendarFileError(
-                source_file, f"malformed: not an iCalendar content line (content line {line_number})"
-            )
+            raise CalendarFileError(source_file, "malformed: not an iCalendar content line", line_number)
         if current is not None:
             current.append(line)
     if not seen_calendar:
         if not text.strip():
             raise CalendarFileError(source_file, "empty file")
-        raise CalendarFileError(source_file, "not an iCalendar file (no BEGIN:VCALENDAR)")
+        raise CalendarFileError(source_file, "not an iCalendar file (no BEGIN:VCALENDAR)", first_line)
     if stack:
         raise CalendarFileError(
-            source_file,
-            f"truncated: file ends inside BEGIN:{stack[-1]} without END:VCALENDAR "
-            f"(last content line {last_line})",
+            source_file, f"truncated: file ends inside BEGIN:{stack[-1]} without END:VCALENDAR", last_line
         )
     return blocks
 
@@ -906,9 +936,15 @@ def parse_calendar_file(
     if max_occurrences_per_series < 1:
         raise ValueError("max_occurrences_per_series must be at least 1")
     source_file = _source_name(path, root)
-    text = _decode(_read_bytes(path, source_file), source_file)
-    blocks = _split_blocks(text, source_file)
-    result = ParsedCalendarFile(source_file=source_file, mailbox=path.stem)
+    data = _read_bytes(path, source_file)
+    try:
+        blocks = _split_blocks(_decode(data, source_file), source_file)
+    except CalendarFileError as err:
+        if err.line is None:
+            raise
+        # Content lines are numbered after unfolding: report the file's own line.
+        raise CalendarFileError(source_file, err.problem, _file_line(data, err.line)) from None
+    result = ParsedCalendarFile(source_file=source_file, mailbox=mailbox_of(source_file))
     _register_timezones(blocks.timezones)
     parser = _FileParser(result, window, max_occurrences_per_series)
     for uid, adapters in parser.parse_events(blocks.events).items():

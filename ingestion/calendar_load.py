@@ -1,4 +1,12 @@
-"""Load a folder of mailbox ICS exports into ``raw``, re-parsing only files that changed."""
+"""Load a folder of mailbox ICS exports into ``raw``, re-parsing only files that changed.
+
+A file that cannot be parsed is quarantined (``quality.source_quarantine``, source ``calendar``,
+rule ``readable_ics``: the file, its mailbox, the line and the reason, first and last seen) and
+the load goes on: its mailbox keeps the rows of the file's last good version (none if it never
+parsed). Its fingerprint is not recorded, and a quarantined file is parsed again every run even
+when unchanged, so it leaves quarantine on the first run where it parses (or once it is removed
+from the folder). Only a missing folder or a file resolving outside it stops the load.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +31,13 @@ from ingestion.calendar_ics import (
 )
 from ingestion.crash_points import crash_point
 from ingestion.errors import SourceError
+from ingestion.source_quarantine import ensure_table as ensure_source_quarantine
+from ingestion.source_quarantine import quarantine, quarantined, release
 from ingestion.warehouse import Warehouse, new_batch_id, utc_now
 
 SOURCE_NAME = "calendar"
+READABLE_RULE = "readable_ics"
+"""The rule a quarantined calendar file breaks: it can be read and parsed as iCalendar."""
 OCCURRENCES_TABLE = "calendar_occurrences"
 ATTENDEES_TABLE = "calendar_attendees"
 
@@ -81,6 +93,11 @@ class CalendarLoadResult:
     attendees_in_raw: int = 0
     problems: int = 0
     errors: list[str] = field(default_factory=list)
+    """Failures of the source that stop the run (Google mailboxes that failed to sync)."""
+    quarantined: list[str] = field(default_factory=list)
+    """One line per file set aside this run (it could not be parsed), as ``CalendarFileError``."""
+    released: list[str] = field(default_factory=list)
+    """Files that left quarantine this run: parsed again, or removed from the folder."""
 
 
 def _table_ddl(name: str, schema: pa.Schema) -> str:
@@ -138,7 +155,8 @@ def load_calendar_folder(
     """Parse new and changed ICS files and replace their rows; drop rows of removed files.
 
     Each file commits on its own, so an unreadable file keeps its previously loaded rows
-    and never stops the others. Unreadable files are reported together at the end.
+    and never stops the others: it is quarantined (``result.quarantined``) and tried again
+    next run; a file that parses, or is removed, leaves quarantine (``result.released``).
     """
     files = list_calendar_files(root)
     result = CalendarLoadResult(batch_id=new_batch_id(), files_total=len(files))
@@ -147,6 +165,8 @@ def load_calendar_folder(
     with warehouse.connect() as connection:
         for statement in _DDL:
             connection.execute(statement)
+        ensure_source_quarantine(connection)
+        in_quarantine = {entry.object for entry in quarantined(connection, SOURCE_NAME)}
         known = {
             row[0]: (row[1], row[2], row[3], row[4])
             for row in connection.execute(
@@ -158,7 +178,8 @@ def load_calendar_folder(
         for path in files:
             relative = path.relative_to(root).as_posix()
             fingerprints[relative] = file_fingerprint(path)
-            if known.get(relative) == (*fingerprints[relative], window_start, window_end):
+            unchanged = known.get(relative) == (*fingerprints[relative], window_start, window_end)
+            if unchanged and relative not in in_quarantine:  # a quarantined file is always retried
                 result.files_unchanged += 1
             else:
                 to_parse.append(path)
@@ -169,17 +190,38 @@ def load_calendar_folder(
             connection.execute("DELETE FROM meta.calendar_files WHERE source_file = ?", [relative])
             connection.commit()
         result.files_removed = len(removed)
+        for relative in sorted(in_quarantine - set(fingerprints)):  # gone from the folder
+            release(connection, SOURCE_NAME, relative)
+            result.released.append(relative)
 
         worker_count = workers if workers is not None else min(len(to_parse), os.cpu_count() or 1)
         for parsed in parse_calendar_files(
             to_parse, root, window, max_occurrences_per_series, workers=max(worker_count, 1)
         ):
             if isinstance(parsed, CalendarFileError):
-                result.errors.append(str(parsed))
+                quarantine(
+                    connection,
+                    SOURCE_NAME,
+                    parsed.source_file,
+                    READABLE_RULE,
+                    parsed.problem,
+                    mailbox=parsed.mailbox,
+                    line=parsed.line,
+                )
+                result.quarantined.append(str(parsed))
                 continue
             size, sha = fingerprints[parsed.source_file]
-            _replace_file_rows(connection, parsed, result.batch_id, (size, sha, window_start, window_end))
+            was_quarantined = parsed.source_file in in_quarantine
+            _replace_file_rows(
+                connection,
+                parsed,
+                result.batch_id,
+                (size, sha, window_start, window_end),
+                release_from_quarantine=was_quarantined,
+            )
             result.files_parsed += 1
+            if was_quarantined:
+                result.released.append(parsed.source_file)
         result.occurrences_in_raw = warehouse.row_count(connection, "raw", OCCURRENCES_TABLE)
         result.attendees_in_raw = warehouse.row_count(connection, "raw", ATTENDEES_TABLE)
         result.problems = warehouse.row_count(connection, "quality", "calendar_problems")
@@ -196,6 +238,7 @@ def _replace_file_rows(
     parsed: ParsedCalendarFile,
     batch_id: str,
     fingerprint: tuple[int, str, datetime, datetime],
+    release_from_quarantine: bool = False,
 ) -> None:
     loaded_at = utc_now()
     connection.begin()
@@ -214,6 +257,8 @@ def _replace_file_rows(
         """INSERT OR REPLACE INTO meta.calendar_files VALUES (?, ?, ?, ?, ?, ?, ?)""",
         [parsed.source_file, size, sha, window_start, window_end, loaded_at, len(parsed.occurrences)],
     )
+    if release_from_quarantine:  # parsed at last: it leaves quarantine with its new rows
+        release(connection, SOURCE_NAME, parsed.source_file)
     crash_point("calendar_file")
     connection.commit()
 
@@ -239,11 +284,3 @@ def _insert_rows(
         )
     finally:
         connection.unregister("_incoming_rows")
-
-
-def unreadable_files_error(errors: list[str]) -> SourceError | None:
-    """One error for the run: the first unreadable file, and how many more there were."""
-    if not errors:
-        return None
-    more = f" (and {len(errors) - 1} more unreadable calendar files)" if len(errors) > 1 else ""
-    return SourceError(SOURCE_NAME, f"{errors[0]}{more}", rule="readable_ics")

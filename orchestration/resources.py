@@ -14,7 +14,7 @@ from typing import Protocol
 from dagster import ConfigurableResource, EnvVar
 
 from ingestion.calendar_ics import ExpansionWindow
-from ingestion.calendar_load import CalendarLoadResult, load_calendar_folder, unreadable_files_error
+from ingestion.calendar_load import CalendarLoadResult, load_calendar_folder
 from ingestion.crm_sql import SqlCrmReader
 from ingestion.errors import SourceError
 from ingestion.warehouse import Warehouse
@@ -101,7 +101,11 @@ class HubSpotApiResource(CrmResource):
 
 class CalendarResource(ConfigurableResource):
     """Any calendar source. Subclasses provide ``load(warehouse, window) -> CalendarLoadResult``,
-    writing the canonical raw calendar tables, and ``failure(result)``: the run's one error, if any."""
+    writing the canonical raw calendar tables, and ``failure(result)``: the run's one error, if any.
+
+    What stops the night and what is isolated (docs/reliability.md): a source that cannot be
+    reached or is misconfigured stops it; bad data in one mailbox is isolated, quarantined in
+    ``quality.source_quarantine`` by the loader, and only warns."""
 
     future_days: int = 90
     max_occurrences_per_series: int = 1000
@@ -123,7 +127,10 @@ class CalendarIcsResource(CalendarResource):
         )
 
     def failure(self, result: CalendarLoadResult) -> SourceError | None:
-        return unreadable_files_error(result.errors)
+        """Never, once the folder is read: an unreadable file is a broken export of one mailbox,
+        quarantined by the loader (``result.quarantined``) while every other mailbox loads.
+        A missing folder or a file escaping it is raised by ``load`` and still stops the night."""
+        return None
 
 
 class GoogleCalendarResource(CalendarResource):
@@ -159,6 +166,11 @@ class GoogleCalendarResource(CalendarResource):
         return load_google_calendars(GoogleCalendarClient(settings), settings.mailboxes, warehouse, window)
 
     def failure(self, result: CalendarLoadResult) -> SourceError | None:
+        """A mailbox that failed to sync stops the night, unlike an unreadable ICS file: what fails
+        there is the API (an outage after retries, a mailbox the credentials cannot read, a quota),
+        not one mailbox's data. Events Google returns that cannot be used are already isolated
+        one by one (``quality.calendar_problems``); a failed sync is a fault to fix at the source,
+        and a run that published around it would silently serve that mailbox's stale meetings."""
         from ingestion.google_calendar import google_sync_error
 
         return google_sync_error(result.errors)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterEvent, ExecuteInProcessResult
 
+from ingestion.source_quarantine import quarantined
 from ingestion.warehouse import Warehouse
 
 
@@ -21,6 +22,7 @@ class RunSummary:
     checks_failed: list[str] = field(default_factory=list)
     marts: dict[str, int] = field(default_factory=dict)
     quarantine: dict[str, int] = field(default_factory=dict)
+    isolated: list[str] = field(default_factory=list)  # QuarantinedSource.describe() of each
     hygiene: dict[str, int] = field(default_factory=dict)
     planted: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -45,6 +47,9 @@ class RunSummary:
         lines.append(f"quarantined records: {sum(self.quarantine.values())}")
         for name, count in sorted(self.quarantine.items()):
             lines.append(f"  {name:<48} {count:>10}")
+        if self.isolated:
+            lines.append(f"sources isolated (set aside, last good rows kept): {len(self.isolated)}")
+            lines.extend(f"  {description}" for description in self.isolated)
         if self.hygiene:
             planted = " (planted by the demo generator)" if self.planted else ""
             lines.append(f"CRM hygiene worklist, records to fix{planted}:")
@@ -138,6 +143,7 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
         summary.unchanged_since_run = last_published_run_id(Warehouse(warehouse_path))
     summary.marts = mart_row_counts(Path(warehouse_path))
     summary.quarantine, summary.hygiene = quality_counts(Path(warehouse_path))
+    summary.isolated = isolated_sources(Path(warehouse_path))
     summary.planted = planted_defects()
     summary.forecast_mape = forecast_mape(Path(warehouse_path))
     return summary
@@ -173,6 +179,14 @@ def quality_counts(warehouse_path: Path) -> tuple[dict[str, int], dict[str, int]
                 ).fetchall()
             )
     return quarantine, hygiene
+
+
+def isolated_sources(warehouse_path: Path) -> list[str]:
+    """Each source set aside whole (a calendar file, a CRM table), one line each, oldest first."""
+    if not warehouse_path.exists():
+        return []
+    with Warehouse(warehouse_path).connect(read_only=True) as connection:
+        return [entry.describe() for entry in quarantined(connection)]
 
 
 def forecast_mape(warehouse_path: Path) -> dict[str, float]:

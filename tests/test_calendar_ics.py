@@ -644,37 +644,92 @@ def test_broken_sequence_does_not_break_the_series(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("content", "problem", "line"),
     [
-        (b"", "empty file"),
-        (b"  \r\n\r\n", "empty file"),
-        (b"hello, world\r\nthis is a spreadsheet\r\n", "not an iCalendar file"),
-        (b"BEGIN:VCARD\r\nFN:Jane\r\nEND:VCARD\r\n", "not an iCalendar file"),
+        (b"", "empty file", None),
+        (b"  \r\n\r\n", "empty file", None),
+        (b"hello, world\r\nthis is a spreadsheet\r\n", "not an iCalendar file (no BEGIN:VCALENDAR)", 1),
+        (b"\r\nBEGIN:VCARD\r\nFN:Jane\r\nEND:VCARD\r\n", "not an iCalendar file (no BEGIN:VCALENDAR)", 2),
         (
             b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240601T090000Z\r\nEND:VCALENDAR\r\n",
-            "END:VCALENDAR does not close BEGIN:VEVENT",
+            "malformed: END:VCALENDAR does not close BEGIN:VEVENT",
+            5,
         ),
-        (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nthis line is garbage\r\nEND:VCALENDAR\r\n", "malformed"),
+        (
+            b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240601T090000Z\r\nEND:VTOOD\r\n"
+            b"END:VCALENDAR\r\n",
+            "malformed: END:VTOOD does not close BEGIN:VEVENT",
+            5,
+        ),
+        (
+            b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nthis line is garbage\r\nEND:VCALENDAR\r\n",
+            "malformed: not an iCalendar content line",
+            3,
+        ),
+        (
+            b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VEVENT\r\n",
+            "malformed: BEGIN:VEVENT outside VCALENDAR",
+            4,
+        ),
         (
             b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240601T090000Z\r\nEND:VEVENT\r\n",
-            "truncated",
+            "truncated: file ends inside BEGIN:VCALENDAR without END:VCALENDAR",
+            5,
         ),
         (
             b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nSUMMARY:caf\xe9\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-            "not valid UTF-8",
+            "not valid UTF-8: byte 0xe9",
+            4,
         ),
-        (b"\xff\xfeB\x00E\x00G\x00I\x00N\x00", "not valid UTF-8"),
+        (b"\xff\xfeB\x00E\x00G\x00I\x00N\x00", "not valid UTF-8: byte 0xff", 1),
     ],
 )
-def test_unusable_files_raise_one_line_error(tmp_path: Path, content: bytes, message: str) -> None:
+def test_unusable_files_raise_one_line_error(
+    tmp_path: Path, content: bytes, problem: str, line: int | None
+) -> None:
     path = write(tmp_path, "sub/bad.ics", content)
     with pytest.raises(CalendarFileError) as raised:
         parse_calendar_file(path, tmp_path, WINDOW)
-    text = str(raised.value)
-    assert text.startswith("calendar file 'sub/bad.ics': ")
-    assert message in text
-    assert "\n" not in text and "\r" not in text
-    assert raised.value.source_file == "sub/bad.ics"
+    where = f" (line {line})" if line is not None else ""
+    assert str(raised.value) == f"calendar file 'sub/bad.ics': {problem}{where}"
+    assert (raised.value.source_file, raised.value.problem, raised.value.line) == (
+        "sub/bad.ics",
+        problem,
+        line,
+    )
+    assert raised.value.mailbox == "bad"
+
+
+def test_error_line_is_the_files_own_line_after_folded_lines(tmp_path: Path) -> None:
+    """Content lines are numbered after unfolding; the error names the line an editor shows."""
+    content = (
+        b"BEGIN:VCALENDAR\r\n"  # 1
+        b"BEGIN:VEVENT\r\n"  # 2
+        b"UID:a\r\n"  # 3
+        b"ATTENDEE;CN=Jane Doe;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;RSVP=TR\r\n"  # 4
+        b" UE:mailto:jane@acme.example\r\n"  # 5, folded: content line 4
+        b"SUMMARY:Quarterly business review with the whole buying committee of the\n"  # 6 (LF only)
+        b"\t account\r\n"  # 7, folded: content line 5
+        b"DTSTART:20240601T090000Z\r\n"  # 8: content line 6
+        b"END:VTOOD\r\n"  # 9: content line 7
+        b"END:VCALENDAR\r\n"
+    )
+    path = write(tmp_path, "jane@acme.example.ics", content)
+    with pytest.raises(CalendarFileError) as raised:
+        parse_calendar_file(path, tmp_path, WINDOW)
+    assert (raised.value.line, raised.value.mailbox) == (9, "jane@acme.example")
+    assert str(raised.value).endswith("END:VTOOD does not close BEGIN:VEVENT (line 9)")
+
+
+def test_invalid_utf8_line_counts_folded_lines(tmp_path: Path) -> None:
+    content = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nSUMMARY:one\r\n two\r\n three\r\n"
+        b"LOCATION:Z\xfcrich\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    path = write(tmp_path, "b.ics", content)
+    with pytest.raises(CalendarFileError) as raised:
+        parse_calendar_file(path, tmp_path, WINDOW)
+    assert (raised.value.problem, raised.value.line) == ("not valid UTF-8: byte 0xfc", 7)
 
 
 def test_oversized_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -690,10 +745,10 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_error_pickles_for_worker_processes() -> None:
-    error = CalendarFileError("x.ics", "not an iCalendar file (no BEGIN:VCALENDAR)")
+    error = CalendarFileError("x.ics", "not an iCalendar file (no BEGIN:VCALENDAR)", 3)
     copy = pickle.loads(pickle.dumps(error))
-    assert str(copy) == "calendar file 'x.ics': not an iCalendar file (no BEGIN:VCALENDAR)"
-    assert (copy.source_file, copy.problem) == ("x.ics", error.problem)
+    assert str(copy) == "calendar file 'x.ics': not an iCalendar file (no BEGIN:VCALENDAR) (line 3)"
+    assert (copy.source_file, copy.problem, copy.line) == ("x.ics", error.problem, 3)
 
 
 def test_window_must_be_timezone_aware() -> None:

@@ -239,6 +239,9 @@ def calendar_assets(
     crm: CrmResource,
     warehouse: WarehouseResource,
 ):
+    """Every mailbox's calendar into raw. A file that cannot be parsed is set aside (quarantined,
+    its mailbox's last good rows kept) and named in the metadata: the asset still materializes.
+    A missing folder, or a source failure (``calendar.failure``), stops the night."""
     store = warehouse.warehouse()
     window = expansion_window(crm_history_start(crm, context), settings.as_of(), calendar.future_days)
     try:
@@ -248,9 +251,13 @@ def calendar_assets(
     error = calendar.failure(result)  # type: ignore[attr-defined]
     if error is not None:
         raise Failure(description=str(error), allow_retries=False)
+    for line in result.quarantined:
+        context.log.warning(f"{line}: quarantined, its mailbox keeps its last good rows")
+    for file in result.released:
+        context.log.info(f"calendar file '{file}' left quarantine")
     context.log.info(
         f"calendar: {result.files_parsed} files parsed, {result.files_unchanged} unchanged, "
-        f"{result.occurrences_in_raw} occurrences"
+        f"{len(result.quarantined)} quarantined, {result.occurrences_in_raw} occurrences"
     )
     shared = {
         "source": "calendar",
@@ -258,10 +265,15 @@ def calendar_assets(
         "files_parsed": result.files_parsed,
         "files_unchanged": result.files_unchanged,
         "files_removed": result.files_removed,
+        "files_quarantined": len(result.quarantined),
         "calendar_problems": result.problems,
         "window": MetadataValue.text(f"{window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}"),
         "batch_id": result.batch_id,
     }
+    if result.quarantined:
+        shared["quarantined_files"] = MetadataValue.text("\n".join(result.quarantined))
+    if result.released:
+        shared["released_files"] = MetadataValue.text("\n".join(result.released))
     yield MaterializeResult(
         asset_key=raw_asset_key(OCCURRENCES_TABLE),
         metadata={
