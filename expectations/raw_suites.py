@@ -7,7 +7,9 @@ staging (dbt_project/macros/quarantine_rules.sql) and never reach the marts.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.builders import in_set, not_null, reference, rows_query, unique, well_formed_email
@@ -18,10 +20,13 @@ if TYPE_CHECKING:
 
 TASK_SUBTYPES = ["Call", "Email", "Task", "ListEmail", "Cadence", "LinkedIn"]
 CALENDAR_STATUSES = ["CONFIRMED", "TENTATIVE", "CANCELLED"]
-STAGE_NAMES = [
-    "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
-    "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost",
-]  # fmt: skip
+STAGES_SEED = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds" / "opportunity_stages.csv"
+
+
+def seed_stage_names() -> list[str]:
+    """The stages of the seed opportunity_stages, the fallback sales process."""
+    with STAGES_SEED.open(newline="", encoding="utf-8") as handle:
+        return [row["stage_name"] for row in csv.DictReader(handle)]
 
 
 def raw(table: str) -> str:
@@ -92,7 +97,7 @@ def _lead() -> list[ExpectationSpec]:
 def _opportunity() -> list[ExpectationSpec]:
     return [
         *_ids("opportunity"),
-        in_set("opportunity_stage_known", "stagename", STAGE_NAMES),
+        _stage_known("opportunity"),
         *_numeric("opportunity", "amount"),
         _close_after_created("opportunity"),
         reference("opportunity_account_exists", "accountid", raw("account"), "id"),
@@ -103,10 +108,33 @@ def _opportunity() -> list[ExpectationSpec]:
 def _opportunityhistory() -> list[ExpectationSpec]:
     return [
         *_ids("opportunityhistory"),
-        in_set("opportunityhistory_stage_known", "stagename", STAGE_NAMES),
+        _stage_known("opportunityhistory"),
         *_numeric("opportunityhistory", "amount"),
         reference("opportunityhistory_opportunity_exists", "opportunityid", raw("opportunity"), "id"),
     ]
+
+
+def _stage_known(prefix: str) -> ExpectationSpec:
+    """StageName is one of the org's stages (OpportunityStage, by API name or label) or, for a
+    replica without them, of the seed's. Unknown stages still count by their own flags."""
+    stages = raw("opportunitystage")
+    seed = ", ".join("'" + name.replace("'", "''") + "'" for name in seed_stage_names())
+    return rows_query(
+        f"{prefix}_stage_known",
+        "warning",
+        f"SELECT * FROM {{batch}} AS o WHERE nullif(trim(o.stagename), '') IS NOT NULL AND CASE "
+        f"WHEN EXISTS (SELECT 1 FROM {stages}) THEN NOT EXISTS (SELECT 1 FROM {stages} AS s "
+        f"WHERE o.stagename IN (s.apiname, s.masterlabel)) ELSE o.stagename NOT IN ({seed}) END",
+        "StageName is a stage of the org's sales process (OpportunityStage, else the seed)",
+    )
+
+
+def _opportunitystage() -> list[ExpectationSpec]:
+    return [*_ids("opportunitystage")]
+
+
+def _event() -> list[ExpectationSpec]:
+    return [*_ids("event"), reference("event_owner_exists", "ownerid", raw("user"), "id")]
 
 
 def _task() -> list[ExpectationSpec]:
@@ -182,6 +210,8 @@ SALESFORCE_RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {
     raw_table_name("task"): _task,
     raw_table_name("campaign"): _campaign,
     raw_table_name("forecastingquota"): _forecastingquota,
+    raw_table_name("opportunitystage"): _opportunitystage,
+    raw_table_name("event"): _event,
 }
 
 CALENDAR_RAW_SUITES: dict[str, Callable[[], list[ExpectationSpec]]] = {

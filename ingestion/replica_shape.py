@@ -135,7 +135,8 @@ def resolve_table(
                 )
             resolved[target] = mapped
             continue
-        candidates = [exact[target]] if target in exact else by_key.get(name_key(contract_field), [])
+        # columns differing only by letter case are one column (the first is read)
+        candidates = _distinct_ignoring_case(by_key.get(name_key(contract_field), []))
         if len(candidates) > 1:
             raise ShapeError(
                 f"columns {', '.join(repr(c) for c in candidates)} could each hold {contract_field}",
@@ -171,6 +172,13 @@ def resolve_table(
         active_column=exact.get(FIVETRAN_ACTIVE) if shape == "fivetran" else None,
         cursor_fallback=cursor_fallback,
     )
+
+
+def _distinct_ignoring_case(columns: list[str]) -> list[str]:
+    first: dict[str, str] = {}
+    for column in columns:
+        first.setdefault(column.lower(), column)
+    return list(first.values())
 
 
 CRM_CONTRACT_KEYS = {table: {f.lower() for f in fields} for table, fields in CRM_CONTRACT.items()}

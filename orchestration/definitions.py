@@ -17,6 +17,7 @@ from orchestration.assets.server_warehouse import server_warehouse_assets  # noq
 from orchestration.assets.serving import serving_marts  # noqa: E402
 from orchestration.checks.integrity_suites import integrity_checks  # noqa: E402
 from orchestration.checks.mart_freshness import mart_freshness_checks, mart_freshness_sensor  # noqa: E402
+from orchestration.checks.missing_fields import build_missing_field_checks  # noqa: E402
 from orchestration.checks.source_quarantine import source_quarantine_checks  # noqa: E402
 from orchestration.checks.table_health import table_health_checks  # noqa: E402
 from orchestration.jobs import nightly_job  # noqa: E402
@@ -34,7 +35,13 @@ defs = Definitions(
         serving_marts,
         serving_report,
     ],
-    asset_checks=[*integrity_checks, *table_health_checks, *source_quarantine_checks, *mart_freshness_checks],
+    asset_checks=[
+        *integrity_checks,
+        *table_health_checks,
+        *source_quarantine_checks,
+        *build_missing_field_checks(),
+        *mart_freshness_checks,
+    ],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
     sensors=[alert_on_nightly_failure, mart_freshness_sensor],

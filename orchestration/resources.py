@@ -42,6 +42,9 @@ class CrmResource(ConfigurableResource):
 
     batch_size: int = 50_000
     overlap_hours: int = 24
+    # SALESOPS_REPLICA_SHAPE and SALESOPS_FIELD_MAP (ingestion/replica_shape.py)
+    replica_shape: str = ""
+    field_map: str = ""
 
 
 class CrmSqlResource(CrmResource):
@@ -50,7 +53,14 @@ class CrmSqlResource(CrmResource):
     url: str
 
     def reader(self) -> SqlCrmReader:
-        return SqlCrmReader(self.url, batch_size=self.batch_size)
+        from ingestion.replica_shape import parse_field_map, parse_shapes
+
+        return SqlCrmReader(
+            self.url,
+            batch_size=self.batch_size,
+            shapes=parse_shapes(self.replica_shape),
+            field_map=parse_field_map(self.field_map),
+        )
 
 
 class SalesforceApiResource(CrmResource):
@@ -63,6 +73,7 @@ class SalesforceApiResource(CrmResource):
     api_version: str = "v60.0"
 
     def reader(self) -> CrmReader:
+        from ingestion.replica_shape import parse_field_map
         from ingestion.salesforce_api import SalesforceApiReader, SalesforceSettings
 
         settings = SalesforceSettings(
@@ -72,7 +83,9 @@ class SalesforceApiResource(CrmResource):
             refresh_token=self.refresh_token,
             api_version=self.api_version,
         )
-        return SalesforceApiReader(settings, batch_size=min(self.batch_size, 10_000))
+        return SalesforceApiReader(
+            settings, batch_size=min(self.batch_size, 10_000), field_map=parse_field_map(self.field_map)
+        )
 
 
 class HubSpotApiResource(CrmResource):
@@ -199,6 +212,8 @@ def crm_resource() -> CrmResource:
     common = {
         "batch_size": EnvVar.int("SALESOPS_CRM_BATCH_SIZE"),
         "overlap_hours": EnvVar.int("SALESOPS_CRM_OVERLAP_HOURS"),
+        "replica_shape": EnvVar("SALESOPS_REPLICA_SHAPE"),
+        "field_map": EnvVar("SALESOPS_FIELD_MAP"),
     }
     source = os.environ.get("SALESOPS_CRM_SOURCE", "sql")
     if source == "salesforce":

@@ -28,6 +28,8 @@ def defaults() -> dict[str, str]:
         "SALESOPS_CRM_BATCH_SIZE": "50000",
         "SALESOPS_CALENDAR_FUTURE_DAYS": "90",
         "SALESOPS_CALENDAR_MAX_OCCURRENCES": "1000",
+        "SALESOPS_REPLICA_SHAPE": "auto",
+        "SALESOPS_FIELD_MAP": "",
         "DAGSTER_HOME": str(PROJECT_ROOT / "data" / "dagster_home"),
     }
 

@@ -61,28 +61,27 @@ def _build_crm_asset(crm_table: str) -> AssetsDefinition:
             raise Failure(description=str(error), allow_retries=False) from None
         finally:
             reader.close()
+        if result.refused:
+            context.log.warning(f"{crm_table} set aside, its last good rows kept: {result.refused}")
         context.log.info(
             f"{crm_table}: read {result.rows_read} rows, {result.rows_in_raw} in raw.{raw_table}"
         )
-        return MaterializeResult(
-            metadata={
-                "source": "crm",
-                "rows_read": result.rows_read,
-                "rows_rejected": result.rows_rejected,
-                "rows_in_raw": result.rows_in_raw,
-                "full_load": result.full_load,
-                "cursor": str(result.cursor_after) if result.cursor_after else "none",
-                "batch_id": result.batch_id,
-                "dagster/row_count": result.rows_in_raw,
-            }
-        )
+        return MaterializeResult(metadata=_load_metadata(result))
 
     crm_table_asset.__name__ = f"raw_{raw_table}"
     return crm_table_asset
 
 
 def _load_metadata(result: LoadResult) -> dict[str, object]:
+    extra: dict[str, object] = {}
+    if result.missing_fields:
+        extra["missing_optional_fields"] = ", ".join(result.missing_fields)
+    if result.absent:
+        extra["absent_from_source"] = True
+    if result.refused:
+        extra["set_aside"] = result.refused
     return {
+        **extra,
         "source": result.source,
         "rows_read": result.rows_read,
         "rows_rejected": result.rows_rejected,
