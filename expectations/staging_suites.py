@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING
 
 from expectations.builders import (
     between,
-    in_set,
     not_null,
     reference,
     rows_query,
     unique,
     well_formed_email,
 )
-from expectations.raw_suites import STAGE_NAMES
 from ingestion.contract import crm_family, staging_model
 
 if TYPE_CHECKING:
@@ -31,6 +29,7 @@ ACCOUNTS = f"staging.{staging_model('accounts')}"
 OPPORTUNITIES = f"staging.{staging_model('opportunities')}"
 CONTACTS = f"staging.{staging_model('contacts')}"
 HUBSPOT_STAGES = "staging.stg_hubspot__deal_stages"
+SALESFORCE_STAGES = "staging.stg_salesforce__opportunity_stages"
 
 
 def _keys(prefix: str, column: str) -> list[ExpectationSpec]:
@@ -67,10 +66,18 @@ def _leads() -> list[ExpectationSpec]:
 
 
 def _stage_known() -> ExpectationSpec:
-    """Salesforce stages come from the seed's standard process, HubSpot's from its pipelines."""
+    """Salesforce stages come from the org's OpportunityStage (else the seed's standard process,
+    both in staging.stg_salesforce__opportunity_stages), HubSpot's from its pipelines. An empty
+    stage is unknown too: the coordinators' worklist lists the same opportunities (unknown_stage)."""
     if crm_family() == "hubspot":
         return reference("stg_opportunity_stage_known", "stage_name", HUBSPOT_STAGES, "stage_name")
-    return in_set("stg_opportunity_stage_known", "stage_name", STAGE_NAMES)
+    return rows_query(
+        "stg_opportunity_stage_known",
+        "warning",
+        "SELECT * FROM {batch} AS o WHERE NOT EXISTS (SELECT 1 FROM "
+        f"{SALESFORCE_STAGES} AS s WHERE s.stage_name = o.stage_name)",
+        "stage_name is a stage of the org's sales process (OpportunityStage, else the seed)",
+    )
 
 
 def _who_or_what_exists() -> ExpectationSpec:

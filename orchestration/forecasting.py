@@ -4,8 +4,10 @@ Nothing here knows about Dagster or the warehouse. Inputs are the staging tables
 
 - history: ``opportunity_history_id, opportunity_id, stage_name, amount, probability,
   forecast_category, close_date, created_at`` (one row per change; ``created_at`` = when it happened);
-- opportunities: ``opportunity_id, owner_id, amount, is_won, close_date, created_at`` (as now);
-- stages: ``stage_name, is_closed, is_won, default_probability`` (0-100, the dbt seed);
+- opportunities: ``opportunity_id, owner_id, amount, is_won, close_date, created_at`` (as now), and
+  optionally ``stage_name, is_closed`` (their flags define stages the stage table does not list);
+- stages: ``stage_name, is_closed, is_won, default_probability`` (0-100): the org's OpportunityStage,
+  else the dbt seed (staging model stg_salesforce__opportunity_stages);
 - users ``rep_id, user_role_id`` and roles ``user_role_id, role_name`` (a rep's team is the role name).
 
 A forecast made at an instant ``cutoff`` uses only history rows created before ``cutoff`` (owners
@@ -266,9 +268,13 @@ class ForecastInputs:
     """The staging tables, prepared once: sorted history, owners with teams, stage flags."""
 
     history: HistoryIndex
-    opportunities: pd.DataFrame  # opportunity_id, owner_id, team, amount, is_won, close_month, created_at
+    # opportunity_id, owner_id, team, amount, is_won, close_month, created_at, and (when given)
+    # current_stage, current_is_closed, current_is_won: the opportunity as it is now
+    opportunities: pd.DataFrame
     stages: pd.DataFrame  # stage_name, is_closed, is_won, default_probability (0-100)
     _open: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
+    # stages the stage table does not list: closed/won as most opportunities now in them are
+    learned_stages: pd.DataFrame = field(default_factory=lambda: _stage_flags_frame([], [], []))
 
     @classmethod
     def build(
@@ -298,11 +304,36 @@ class ForecastInputs:
         opps["team"] = opps["team"].astype("string").fillna(NO_TEAM)
         stage_table = stages.loc[:, ["stage_name", "is_closed", "is_won", "default_probability"]].copy()
         stage_table["stage_name"] = stage_table["stage_name"].astype("string")
-        stage_table["is_closed"] = stage_table["is_closed"].astype(bool)
-        stage_table["is_won"] = stage_table["is_won"].astype(bool)
+        stage_table = stage_table.dropna(subset=["stage_name"]).drop_duplicates("stage_name")
+        stage_table["is_closed"] = _as_bool(stage_table["is_closed"])
+        stage_table["is_won"] = _as_bool(stage_table["is_won"])
+        stage_table["is_closed"] = stage_table["is_closed"] | stage_table["is_won"]
         stage_table["default_probability"] = pd.to_numeric(stage_table["default_probability"]).astype(float)
+        stage_table = stage_table.reset_index(drop=True)
         keep = ["opportunity_id", "owner_id", "team", "amount", "is_won", "close_month", "created_at"]
-        return cls(HistoryIndex(history), opps.loc[:, keep].reset_index(drop=True), stage_table)
+        learned = _stage_flags_frame([], [], [])
+        if {"stage_name", "is_closed"} <= set(opportunities.columns):
+            current = opportunities.loc[:, ["opportunity_id", "stage_name", "is_closed", "is_won"]]
+            current = current.dropna(subset=["opportunity_id"]).drop_duplicates("opportunity_id")
+            current = pd.DataFrame(
+                {
+                    "opportunity_id": current["opportunity_id"].astype("string").to_numpy(),
+                    "current_stage": current["stage_name"].astype("string").to_numpy(),
+                    "current_is_won": _as_bool(current["is_won"]).to_numpy(),
+                    "current_is_closed": (
+                        _as_bool(current["is_closed"]) | _as_bool(current["is_won"])
+                    ).to_numpy(),
+                }
+            )
+            opps = opps.merge(current, on="opportunity_id", how="left")
+            keep += ["current_stage", "current_is_closed", "current_is_won"]
+            learned = learn_stage_flags(current, stage_table["stage_name"])
+        return cls(
+            HistoryIndex(history),
+            opps.loc[:, keep].reset_index(drop=True),
+            stage_table,
+            learned_stages=learned,
+        )
 
     def open_stages(self) -> list[str]:
         return self.stages.loc[~self.stages["is_closed"], "stage_name"].tolist()
@@ -319,25 +350,77 @@ class ForecastInputs:
         return self._open[at]
 
 
+def _as_bool(values: pd.Series) -> pd.Series:
+    """Flags as plain bools, missing as False."""
+    return values.astype("boolean").fillna(False).astype(bool)
+
+
+def _stage_flags_frame(names: list, closed: list, won: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "stage_name": pd.Series(names, dtype="string"),
+            "is_closed": pd.Series(closed, dtype=bool),
+            "is_won": pd.Series(won, dtype=bool),
+        }
+    )
+
+
+def learn_stage_flags(current: pd.DataFrame, listed: pd.Series) -> pd.DataFrame:
+    """Closed and won of the stages the stage table does not list, from the opportunities now in
+    them (``current_stage, current_is_closed, current_is_won``): Salesforce sets IsClosed and IsWon
+    from the stage, so they are the stage's flags. A flag holds when more than half of those
+    opportunities have it (a won stage is closed)."""
+    unlisted = current.loc[current["current_stage"].notna() & ~current["current_stage"].isin(listed)]
+    if unlisted.empty:
+        return _stage_flags_frame([], [], [])
+    shares = unlisted.groupby("current_stage", observed=True)[["current_is_closed", "current_is_won"]].mean()
+    won = (shares["current_is_won"] > 0.5).to_numpy()
+    closed = (shares["current_is_closed"] > 0.5).to_numpy() | won
+    return _stage_flags_frame(shares.index.astype("string").tolist(), closed.tolist(), won.tolist())
+
+
+def _lookup(stage: pd.Series, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each stage: listed in ``table`` (stage_name, is_closed, is_won), and its two flags."""
+    positions = pd.Index(table["stage_name"].astype("string")).get_indexer(stage)
+    listed = positions >= 0
+    safe = np.where(listed, positions, 0)
+    closed = table["is_closed"].to_numpy(dtype=bool)
+    won = table["is_won"].to_numpy(dtype=bool)
+    if not len(table):
+        return listed, np.zeros(len(stage), dtype=bool), np.zeros(len(stage), dtype=bool)
+    return listed, closed[safe] & listed, won[safe] & listed
+
+
 def reconstruct_pipeline(inputs: ForecastInputs, at: pd.Timestamp) -> pd.DataFrame:
     """Every opportunity as it stood at ``at``, from history rows created strictly before ``at``.
 
     One row per opportunity that had a history row by then and still exists in the CRM, with
-    STATE_COLUMNS. Owner and team are today's. Closed and won come from the stage seed; a stage
-    the seed does not list is closed-won in forecast category Closed, closed-lost in Omitted at
-    probability 0, and open otherwise.
+    STATE_COLUMNS. Owner and team are today's. Closed and won come from the stage table (the org's
+    OpportunityStage, else the seed). A stage it does not list takes the opportunity's own
+    IsClosed/IsWon when the opportunity is in that stage now, else the flags of the opportunities
+    now in it (``learn_stage_flags``), else its history row's: closed-won in forecast category
+    Closed, closed-lost in Omitted at probability 0, open otherwise.
     """
     state = inputs.history.state_at(pd.Timestamp(at))
     state = state.assign(opportunity_id=state["opportunity_id"].astype("string"))
-    owners = inputs.opportunities.loc[:, ["opportunity_id", "owner_id", "team"]]
+    extra = [c for c in ("current_stage", "current_is_closed", "current_is_won") if c in inputs.opportunities]
+    owners = inputs.opportunities.loc[:, ["opportunity_id", "owner_id", "team", *extra]]
     state = state.merge(owners, on="opportunity_id", how="inner")
-    flags = inputs.stages.set_index("stage_name")
     stage = state["stage_name"].astype("string")
     category = state["forecast_category"].astype("string")
-    fallback_won = category.eq("Closed").fillna(False)
-    fallback_closed = fallback_won | (category.eq("Omitted").fillna(False) & state["probability"].eq(0))
-    state["is_closed"] = stage.map(flags["is_closed"].to_dict()).fillna(fallback_closed).astype(bool)
-    state["is_won"] = stage.map(flags["is_won"].to_dict()).fillna(fallback_won).astype(bool)
+    fallback_won = category.eq("Closed").fillna(False).to_numpy(dtype=bool)
+    lost = (category.eq("Omitted").fillna(False) & state["probability"].eq(0)).to_numpy(dtype=bool)
+    is_closed, is_won = fallback_won | lost, fallback_won
+    learned, learned_closed, learned_won = _lookup(stage, inputs.learned_stages)
+    is_closed = np.where(learned, learned_closed, is_closed)
+    is_won = np.where(learned, learned_won, is_won)
+    if extra:
+        own = (state["current_stage"].astype("string") == stage).fillna(False).to_numpy(dtype=bool)
+        is_closed = np.where(own, _as_bool(state["current_is_closed"]).to_numpy(), is_closed)
+        is_won = np.where(own, _as_bool(state["current_is_won"]).to_numpy(), is_won)
+    listed, listed_closed, listed_won = _lookup(stage, inputs.stages)
+    state["is_closed"] = np.where(listed, listed_closed, is_closed).astype(bool)
+    state["is_won"] = np.where(listed, listed_won, is_won).astype(bool)
     state["stage_name"] = stage
     state["forecast_category"] = category
     return state.loc[:, STATE_COLUMNS].reset_index(drop=True)
@@ -374,7 +457,9 @@ def calibrate(
 
     ``applied_probability``: the team's rate with at least ``min_team_observations``
     observations, else the org's rate, else (the org has no observation) the stage's default
-    probability where close offset = month offset and 0 elsewhere.
+    probability where close offset = month offset and 0 elsewhere. A stage without a default
+    probability (the stage table does not list it) leaves that on-time cell empty, source
+    ``own``: each deal there uses its own Probability (``applied_probabilities``).
     """
     cutoff = pd.Timestamp(cutoff)
     end = first_of_month(cutoff)
@@ -446,9 +531,12 @@ def calibrate(
     org["default_probability"] = org["stage_name"].map(defaults).astype(float)
     on_time = org["close_offset"] == org["month_offset"]
     has_rate = org["observations"] > 0
-    fallback = org["default_probability"].where(on_time, 0.0).fillna(0.0)
+    fallback = org["default_probability"].where(on_time, 0.0)  # empty on time: the deal's own
     org["applied_probability"] = org["probability"].where(has_rate, fallback)
-    org["probability_source"] = np.where(has_rate, "org", np.where(on_time, "default", "none"))
+    has_default = org["default_probability"].notna()
+    org["probability_source"] = np.where(
+        has_rate, "org", np.where(on_time, np.where(has_default, "default", "own"), "none")
+    )
 
     team = (
         cell_frame.groupby(["team", *PROBABILITY_KEYS], observed=True)[["count", "success"]]

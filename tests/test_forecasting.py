@@ -589,11 +589,160 @@ def test_quarters_follow_the_fiscal_year_start() -> None:
     assert fc.same_moment(T("2026-02-01"), T("2026-03-31 06:30")) == T("2026-02-28 06:30")
 
 
+# ======================================================= stages of the org, and stages nobody lists
+
+# The same org with its own stage names (as OpportunityStage would give them)
+CUSTOM_NAMES = {
+    "Prospecting": "Discover",
+    "Proposal": "Demo",
+    "Negotiation": "Contracting",
+    "Closed Won": "Signed",
+    "Closed Lost": "Lost",
+}
+CUSTOM_STAGES = STAGES.assign(stage_name=STAGES["stage_name"].map(CUSTOM_NAMES))
+CUSTOM_HISTORY = [(row[0], row[1], CUSTOM_NAMES[row[2]], *row[3:]) for row in HISTORY]
+# every opportunity as it is now, with its current stage: C lost, the others won
+CURRENT_STAGES = {"A": "Signed", "B": "Signed", "C": "Lost", "D": "Signed", "E": "Signed", "F": "Signed",
+                  "G": "Signed", "K": "Signed"}  # fmt: skip
+
+
+def custom_inputs(stages: pd.DataFrame) -> fc.ForecastInputs:
+    opportunities = opportunities_frame()
+    opportunities["stage_name"] = opportunities["opportunity_id"].map(CURRENT_STAGES)
+    return fc.ForecastInputs.build(history_frame(CUSTOM_HISTORY), opportunities, stages, USERS, ROLES)
+
+
+def test_an_org_with_only_its_own_stage_names_gets_the_forecast_of_the_standard_process() -> None:
+    inputs = custom_inputs(CUSTOM_STAGES)
+    state = fc.reconstruct_pipeline(inputs, T("2026-02-01")).set_index("opportunity_id")
+    assert state["stage_name"].to_dict() == {"A": "Signed", "B": "Demo", "C": "Demo", "D": "Contracting",
+                                             "K": "Signed"}  # fmt: skip
+    assert state["is_won"].to_dict() == {"A": True, "B": False, "C": False, "D": False, "K": True}
+    # the calibration of test_calibrated_probabilities_by_stage_close_offset_and_month_offset, renamed
+    table = fc.calibrate(inputs, T("2026-04-01"), months=3, horizon=2, min_team_observations=3)
+    assert cell(table, "org", "org", "Demo", 0, 0) == (4, 2, 0.5, 0.5, "org")
+    assert cell(table, "org", "org", "Contracting", 0, 0) == (2, 1, 0.5, 0.5, "org")
+    assert cell(table, "org", "org", "Discover", 1, 1) == (0, 0, None, 0.1, "default")
+    assert set(table["stage_name"]) == {"Discover", "Demo", "Contracting"}
+
+    custom = fc.build_forecast(inputs, date(2026, 4, 10))
+    standard = fc.build_forecast(build_inputs(), date(2026, 4, 10))
+    pd.testing.assert_frame_equal(custom.sales_forecast, standard.sales_forecast)
+    pd.testing.assert_frame_equal(custom.accuracy, standard.accuracy)
+    pd.testing.assert_frame_equal(custom.summary, standard.summary)
+    back = {new: old for old, new in CUSTOM_NAMES.items()}
+    renamed = custom.probabilities.assign(stage_name=custom.probabilities["stage_name"].map(back))
+    pd.testing.assert_frame_equal(renamed, standard.probabilities, check_dtype=False)
+
+
+def test_stages_the_stage_table_does_not_list_never_crash_and_use_the_opportunitys_own_flags() -> None:
+    """The standard process as the stage table, history in the org's own names only: no stage of
+    any state is listed (this crashed with "Unsupported cast from bool to null").
+
+    Signed and Lost take the flags of the opportunities now in them (A, B, D-G, K won; C lost);
+    nobody is in Discover, Demo or Contracting now: their history rows' categories (Pipeline,
+    BestCase, Forecast) say open. Every history probability equals the standard default of its
+    stage, so the forecast is the standard one, with each deal's own Probability where the
+    standard process used the stage's default.
+    """
+    inputs = custom_inputs(STAGES)
+    assert inputs.learned_stages.set_index("stage_name").to_dict("index") == {
+        "Lost": {"is_closed": True, "is_won": False},
+        "Signed": {"is_closed": True, "is_won": True},
+    }
+    state = fc.reconstruct_pipeline(inputs, T("2026-04-01")).set_index("opportunity_id")
+    # 04-01: C lost on 03-25; F still in Contracting (won only on 04-02); the others won
+    assert state["is_closed"].to_dict() == {"A": True, "B": True, "C": True, "D": True, "E": True,
+                                            "F": False, "G": True, "K": True}  # fmt: skip
+    assert state["is_won"].to_dict() == {"A": True, "B": True, "C": False, "D": True, "E": True,
+                                         "F": False, "G": True, "K": True}  # fmt: skip
+
+    rows, probabilities = fc.sales_forecast(
+        inputs,
+        date(2026, 3, 1),
+        pd.DataFrame(columns=["level", "member", "method", "month_start", "forecast", "actual"]),
+        calibration_months=2,
+        run_rate_months=2,
+        min_team_observations=3,
+    )
+    march = rows.loc[(rows["level"] == "org") & (rows["month_start"] == T("2026-03-01"))].iloc[0]
+    # as in test_sales_forecast_rows_at_rep_team_and_org_level: C 300 x 2/3 + D 400 x 90% + F 500 x 90%,
+    # where 90% is now D's and F's own Probability (Contracting has no observation due this month)
+    assert march[fc.COMPONENTS].tolist() == [0.0, 900.0, 1200.0, 990.0, 1010.0, 40.0, 1050.0]
+    contracting = probabilities.loc[
+        (probabilities["level"] == "org")
+        & (probabilities["stage_name"] == "Contracting")
+        & (probabilities["close_offset"] == 0)
+        & (probabilities["month_offset"] == 0)
+    ].iloc[0]
+    assert (contracting["observations"], contracting["probability_source"]) == (0, "own")
+    assert np.isnan(contracting["applied_probability"]) and np.isnan(contracting["default_probability"])
+    # no observation and dated for another month (overdue): 0, as for any stage
+    late = probabilities.loc[
+        (probabilities["level"] == "org")
+        & (probabilities["stage_name"] == "Contracting")
+        & (probabilities["close_offset"] == -1)
+        & (probabilities["month_offset"] == 0)
+    ].iloc[0]
+    assert (late["applied_probability"], late["probability_source"]) == (0.0, "none")
+
+    result = fc.build_forecast(inputs, date(2026, 4, 10))  # the whole forecast runs
+    standard = fc.build_forecast(build_inputs(), date(2026, 4, 10))
+    pd.testing.assert_frame_equal(result.sales_forecast, standard.sales_forecast)
+    pd.testing.assert_frame_equal(result.accuracy, standard.accuracy)
+
+
+def test_an_unlisted_stage_takes_own_flags_then_the_stages_then_the_history_rows() -> None:
+    """One instant (02-01), the standard stage table; each opportunity's last history row before it.
+
+    P  Signed (Pipeline, 100)    now in Signed, won           -> its own flags: won
+    Q  Signed (Pipeline, 100)    now in Closed Lost           -> Signed's flags (P and S now in it, won)
+    S  Signed (Closed, 100)      now in Signed, won           -> its own flags: won
+    U  Parked (Omitted, 0)       now in Closed Lost           -> nobody in Parked: history says lost
+    V  Waiting (Pipeline, 30)    now in Waiting, open         -> its own flags: open
+    W  Ghost (Closed, 100)       now in Closed Won            -> nobody in Ghost: history says won
+    X  Proposal (Closed, 100)    now in Closed Won            -> listed: Proposal is open
+    """
+    rows = [
+        ("p1", "P", "Signed", 100.0, 100.0, "Pipeline", "2026-01-20", "2026-01-20 10:00"),
+        ("q1", "Q", "Signed", 200.0, 100.0, "Pipeline", "2026-01-15", "2026-01-15 10:00"),
+        ("s1", "S", "Signed", 300.0, 100.0, "Closed", "2026-01-10", "2026-01-10 10:00"),
+        ("u1", "U", "Parked", 400.0, 0.0, "Omitted", "2026-01-05", "2026-01-05 10:00"),
+        ("v1", "V", "Waiting", 50.0, 30.0, "Pipeline", "2026-03-31", "2026-01-05 10:00"),
+        ("w1", "W", "Ghost", 60.0, 100.0, "Closed", "2026-01-05", "2026-01-05 10:00"),
+        ("x1", "X", "Proposal", 70.0, 100.0, "Closed", "2026-03-31", "2026-01-06 10:00"),
+    ]
+    now = [  # opportunity_id, owner, amount, is_won, is_closed, close, created, current stage
+        ("P", "R1", 100.0, True, True, "2026-01-20", "2025-12-01 09:00", "Signed"),
+        ("Q", "R1", 200.0, False, True, "2026-03-20", "2025-12-01 09:00", "Closed Lost"),
+        ("S", "R2", 300.0, True, True, "2026-01-10", "2025-12-01 09:00", "Signed"),
+        ("U", "R2", 400.0, False, True, "2026-01-05", "2025-12-01 09:00", "Closed Lost"),
+        ("V", "R3", 50.0, False, False, "2026-03-31", "2025-12-01 09:00", "Waiting"),
+        ("W", "R3", 60.0, True, True, "2026-01-05", "2025-12-01 09:00", "Closed Won"),
+        ("X", "R3", 70.0, True, True, "2026-03-31", "2025-12-01 09:00", "Closed Won"),
+    ]
+    opportunities = pd.DataFrame(now, columns=[*OPPORTUNITY_COLUMNS, "stage_name"])
+    opportunities["close_date"] = pd.to_datetime(opportunities["close_date"]).dt.date
+    opportunities["created_at"] = pd.to_datetime(opportunities["created_at"])
+    inputs = fc.ForecastInputs.build(history_frame(rows), opportunities, STAGES, USERS, ROLES)
+    state = fc.reconstruct_pipeline(inputs, T("2026-02-01")).set_index("opportunity_id")
+    flags = {o: (bool(r.is_closed), bool(r.is_won)) for o, r in state.iterrows()}
+    assert flags == {
+        "P": (True, True),
+        "Q": (True, True),
+        "S": (True, True),
+        "U": (True, False),
+        "V": (False, False),
+        "W": (True, True),
+        "X": (False, False),
+    }
+
+
 # ============================================================================= the Dagster asset
 
 
 def write_staging(path: Path, history: pd.DataFrame, opportunities: pd.DataFrame) -> None:
-    """The staging and reference tables the asset reads, as dbt would have built them."""
+    """The staging tables the asset reads, as dbt would have built them."""
     frames = {
         "staging.stg_salesforce__opportunity_history": history,
         "staging.stg_salesforce__opportunities": opportunities.assign(
@@ -601,11 +750,10 @@ def write_staging(path: Path, history: pd.DataFrame, opportunities: pd.DataFrame
         ),
         "staging.stg_salesforce__users": USERS,
         "staging.stg_salesforce__user_roles": ROLES,
-        "reference.opportunity_stages": STAGES,
+        "staging.stg_salesforce__opportunity_stages": STAGES,
     }
     with duckdb.connect(str(path)) as connection:
         connection.execute("CREATE SCHEMA IF NOT EXISTS staging")
-        connection.execute("CREATE SCHEMA IF NOT EXISTS reference")
         for name, frame in frames.items():
             connection.register("_frame", frame)
             connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
@@ -644,7 +792,7 @@ def test_asset_writes_the_four_tables_and_reports_each_methods_mape(
             AssetKey(["staging", "stg_salesforce__opportunity_history"]),
             AssetKey(["staging", "stg_salesforce__users"]),
             AssetKey(["staging", "stg_salesforce__user_roles"]),
-            AssetKey(["reference", "opportunity_stages"]),
+            AssetKey(["staging", "stg_salesforce__opportunity_stages"]),
         }
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -734,7 +882,10 @@ def demo_s_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     store.ensure_text_table(connection, raw_table_name(table), [f.lower() for f in fields])
     finally:
         reader.close()
-    models = "stg_salesforce__opportunities stg_salesforce__opportunity_history stg_salesforce__users"
+    models = (
+        "stg_salesforce__opportunities stg_salesforce__opportunity_history stg_salesforce__users "
+        "stg_salesforce__opportunity_stages"
+    )
     env = {**os.environ, "SALESOPS_WAREHOUSE": str(warehouse), "SALESOPS_AS_OF": DEMO_AS_OF}
     completed = subprocess.run(
         [

@@ -88,7 +88,7 @@ DIRTY_FAILURES: dict[str, tuple[int, object]] = {
     "stg_contact_email_well_formed": (1, ("contact_id", "XC01")),
     "stg_lead_owner_exists": (1, ("lead_id", "XL02")),
     "stg_lead_email_well_formed": (1, ("lead_id", "XL01")),
-    "stg_opportunity_stage_known": (1, "Bogus Stage"),
+    "stg_opportunity_stage_known": (1, ("opportunity_id", "XO01")),  # Bogus Stage: in neither process
     "stg_opportunity_close_not_before_created": (1, ("opportunity_id", "XO04")),
     "stg_opportunity_account_exists": (1, ("opportunity_id", "XO05")),
     "stg_opportunity_owner_exists": (1, ("opportunity_id", "XO06")),
@@ -179,6 +179,7 @@ DIRTY_WORKLIST = [
     ("lead_without_owner", "lead", None, 2, "L11,XL03"),
     ("open_opportunity_past_close_date", "opportunity", "U1", 1, "XO08"),
     ("opportunity_missing_amount", "opportunity", "U1", 2, "O04,XO07"),
+    ("unknown_stage", "opportunity", "U1", 1, "XO01"),  # Bogus Stage
 ]
 
 # ======================================================================================= runs

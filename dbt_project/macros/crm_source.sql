@@ -21,10 +21,9 @@
         'campaigns': 'stg_hubspot__campaigns',
         'forecasting_quotas': 'stg_hubspot__quotas',
     } -%}
+    {#- Salesforce's stages: the org's OpportunityStage, else the seed (stg_salesforce__opportunity_stages). -#}
     {%- if crm_family() == 'hubspot' -%}
         {{ return(hubspot_models[entity]) }}
-    {%- elif entity == 'opportunity_stages' -%}
-        {{ return('opportunity_stages') }}
     {%- else -%}
         {{ return('stg_salesforce__' ~ entity) }}
     {%- endif -%}
@@ -58,3 +57,12 @@ from {{ ref(crm_staging_model(entity)) }}
         else 'Pipeline'
     end
 {%- endmacro %}
+
+{#- Test (warning) on a sales process in the shape of the seed opportunity_stages: it has at least one
+    closed-won stage. Without one no opportunity can be won by its stage: stage_conversion has no
+    end stage and the forecast learns no win by stage. Passes on an empty process. -#}
+{% test has_a_closed_won_stage(model) %}
+select 'no stage is closed and won' as problem
+where exists (select 1 from {{ model }})
+    and not exists (select 1 from {{ model }} where is_closed and is_won)
+{% endtest %}

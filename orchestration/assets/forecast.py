@@ -47,19 +47,18 @@ FORECAST_ACCURACY_KEY = AssetKey([MARTS_SCHEMA, "forecast_accuracy"])
 FORECAST_ACCURACY_SUMMARY_KEY = AssetKey([MARTS_SCHEMA, "forecast_accuracy_summary"])
 FORECAST_PROBABILITIES_KEY = AssetKey([MARTS_SCHEMA, "forecast_stage_probabilities"])
 
-# Salesforce's stages are the seed; HubSpot's come from its pipelines.
-STAGES_TABLE = (
-    "staging.stg_crm__opportunity_stages" if crm_family() == "hubspot" else "reference.opportunity_stages"
+# Salesforce's stages are the org's OpportunityStage, else the seed; HubSpot's come from its pipelines.
+STAGES_MODEL = (
+    "stg_crm__opportunity_stages" if crm_family() == "hubspot" else staging_model("opportunity_stages")
 )
+STAGES_TABLE = f"staging.{STAGES_MODEL}"
 
 UPSTREAM_KEYS = [
     AssetKey(["staging", staging_model("opportunities")]),
     AssetKey(["staging", staging_model("opportunity_history")]),
     AssetKey(["staging", staging_model("users")]),
     AssetKey(["staging", staging_model("user_roles")]),
-    AssetKey(["staging", "stg_crm__opportunity_stages"])
-    if crm_family() == "hubspot"
-    else AssetKey(["reference", "opportunity_stages"]),
+    AssetKey(["staging", STAGES_MODEL]),
 ]
 
 _SQL_TYPES = {
@@ -96,7 +95,7 @@ INPUT_QUERIES = {
                forecast_category, close_date, created_at
         FROM staging.{staging_model("opportunity_history")}""",
     "opportunities": f"""
-        SELECT opportunity_id, owner_id, amount, is_won, close_date, created_at
+        SELECT opportunity_id, owner_id, amount, is_won, close_date, created_at, stage_name, is_closed
         FROM staging.{staging_model("opportunities")}""",
     "users": f"SELECT rep_id, user_role_id FROM staging.{staging_model('users')}",
     "roles": f"SELECT user_role_id, role_name FROM staging.{staging_model('user_roles')}",
@@ -230,8 +229,9 @@ COLUMN_DESCRIPTIONS: dict[AssetKey, dict[str, str]] = {
         "month_offset": "months from the snapshot month to the forecast month",
         "observations": "deal snapshots observed", "won_in_month": "of those, won in that month",
         "probability": "won_in_month / observations",
-        "applied_probability": "the probability used (team, else org, else the stage default)",
-        "probability_source": "team, org, default or none",
+        "applied_probability": "the probability used (team, else org, else the stage default; "
+                               "empty: each deal's own Probability)",
+        "probability_source": "team, org, default, own or none",
         "default_probability": "the CRM's default probability for the stage, as a fraction",
         "window_start": "first snapshot month of the calibration window",
         "window_end": "last snapshot month of the calibration window",

@@ -26,6 +26,10 @@ lead_responses as (
     select lead_id, first_response_at from {{ ref('lead_response_times') }}
 ),
 
+stages as (
+    select stage_name from {{ ref('stg_crm__opportunity_stages') }}
+),
+
 duplicate_lead_emails as (
     select email from leads where email is not null group by email having count(*) > 1
 ),
@@ -43,6 +47,12 @@ union all
 select 'opportunity_missing_amount', 'opportunity', opportunity_id, owner_id
 from opportunities
 where amount is null
+
+union all
+select 'unknown_stage', 'opportunity', opportunity_id, owner_id
+from opportunities
+where stage_name is null
+    or not exists (select 1 from stages where stages.stage_name = opportunities.stage_name)
 
 union all
 select 'lead_without_activity_7d', 'lead', leads.lead_id, leads.owner_id
