@@ -29,6 +29,7 @@ from ingestion.contract import CRM_TABLES, OPTIONAL_TABLES, raw_table_name
 from ingestion.crm_load import load_crm_table
 from ingestion.crm_sql import SqlCrmReader
 from ingestion.errors import SourceError
+from ingestion.replica_shape import parse_field_map
 from ingestion.warehouse import Warehouse
 from tests.conftest import pipeline_env
 
@@ -250,6 +251,25 @@ def mutate_table(crm: Path, table: str, spec: dict) -> None:
             connection.execute(f'UPDATE "{table}" SET "_retyped" = CAST("{column}" AS {spec["type"]})')
             connection.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
             connection.execute(f'ALTER TABLE "{table}" RENAME COLUMN "_retyped" TO "{column}"')
+        elif mutation == "reshape":  # rename, drop and add columns, as a replication tool would
+            indexes = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                [table],
+            ).fetchall()
+            for (index,) in indexes:
+                connection.execute(f'DROP INDEX "{index}"')
+            for column, to in spec.get("rename", {}).items():
+                connection.execute(f'ALTER TABLE "{table}" RENAME COLUMN "{column}" TO "{to}"')
+            for column in spec.get("drop", []):
+                connection.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+            for column, source in spec.get("copy", {}).items():
+                connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" TEXT')
+                connection.execute(f'UPDATE "{table}" SET "{column}" = "{source}"')
+            for column, value in spec.get("add", {}).items():
+                connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" TEXT')
+                connection.execute(f'UPDATE "{table}" SET "{column}" = ?', [value])
+        elif mutation == "none":
+            pass
         elif mutation == "drop_table":
             connection.execute(f'DROP TABLE "{table}"')
         elif mutation == "empty_table":
@@ -276,7 +296,11 @@ def test_table_case_at_the_loader(case: dict, demo_org: tuple[Path, object], tmp
     table, expect = case["input"]["table"], case["expect"]
     mutate_table(crm, table, case["input"])
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
-    reader = SqlCrmReader(f"sqlite:///{crm}", batch_size=case["input"].get("batch_size", 50_000))
+    reader = SqlCrmReader(
+        f"sqlite:///{crm}",
+        batch_size=case["input"].get("batch_size", 50_000),
+        field_map=parse_field_map(case["input"].get("field_map", "")),
+    )
     try:
         for other in CRM_TABLES:  # the other tables land whatever happens to this one
             if other != table and other not in OPTIONAL_TABLES:  # the demo has no optional tables
@@ -309,6 +333,12 @@ def test_table_case_at_the_loader(case: dict, demo_org: tuple[Path, object], tmp
                 ).fetchall()
                 assert values == [(expect["value"],)]
             assert result.rows_in_raw == source_count(crm, table)
+        if "null_column" in expect:
+            nulls = connection.execute(
+                f'SELECT count(*) FROM raw.{raw} WHERE "{expect["null_column"]}" IS NULL'
+            )
+            assert nulls.fetchone()[0] == result.rows_in_raw == source_count(crm, table) > 0
+            assert result.missing_fields == tuple(expect["missing_fields"])
         if "raw_rows_for_id" in expect:
             rows = connection.execute(
                 f"SELECT lastname FROM raw.{raw} WHERE id = ?", [case["input"]["id"]]
