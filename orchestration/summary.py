@@ -23,6 +23,7 @@ class RunSummary:
     marts: dict[str, int] = field(default_factory=dict)
     quarantine: dict[str, int] = field(default_factory=dict)
     isolated: list[str] = field(default_factory=list)  # QuarantinedSource.describe() of each
+    missing_fields: list[str] = field(default_factory=list)  # "user.Hire_Date__c (onboarding_progress)"
     hygiene: dict[str, int] = field(default_factory=dict)
     planted: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -50,6 +51,9 @@ class RunSummary:
         if self.isolated:
             lines.append(f"sources isolated (set aside, last good rows kept): {len(self.isolated)}")
             lines.extend(f"  {description}" for description in self.isolated)
+        if self.missing_fields:
+            lines.append(f"optional CRM fields missing, loaded as null: {len(self.missing_fields)}")
+            lines.extend(f"  {description}" for description in self.missing_fields)
         if self.hygiene:
             planted = " (planted by the demo generator)" if self.planted else ""
             lines.append(f"CRM hygiene worklist, records to fix{planted}:")
@@ -144,6 +148,7 @@ def summarize(result: ExecuteInProcessResult, warehouse_path: str) -> RunSummary
     summary.marts = mart_row_counts(Path(warehouse_path))
     summary.quarantine, summary.hygiene = quality_counts(Path(warehouse_path))
     summary.isolated = isolated_sources(Path(warehouse_path))
+    summary.missing_fields = missing_fields(Path(warehouse_path))
     summary.planted = planted_defects()
     summary.forecast_mape = forecast_mape(Path(warehouse_path))
     return summary
@@ -187,6 +192,20 @@ def isolated_sources(warehouse_path: Path) -> list[str]:
         return []
     with Warehouse(warehouse_path).connect(read_only=True) as connection:
         return [entry.describe() for entry in quarantined(connection)]
+
+
+def missing_fields(warehouse_path: Path) -> list[str]:
+    """Optional CRM fields the source lacks, each with the marts it leaves partial."""
+    if not warehouse_path.exists():
+        return []
+    store = Warehouse(warehouse_path)
+    with store.connect(read_only=True) as connection:
+        if not store.table_exists(connection, "quality", "missing_fields"):
+            return []
+        rows = connection.execute(
+            "SELECT table_name, field, marts FROM quality.missing_fields ORDER BY 1, 2"
+        ).fetchall()
+    return [f"{table}.{name}" + (f" ({marts} partial)" if marts else "") for table, name, marts in rows]
 
 
 def forecast_mape(warehouse_path: Path) -> dict[str, float]:

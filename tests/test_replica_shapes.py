@@ -370,6 +370,11 @@ def test_a_user_table_without_hire_date_builds_every_mart_and_warns(tmp_path: Pa
     assert warning.metadata["fields"].value == "Hire_Date__c"
     assert warning.metadata["partial_marts"].value == "onboarding_progress"
     assert checks[("salesforce_account", "optional_fields_present")].passed
+    from orchestration.summary import summarize
+
+    lines = summarize(result, str(warehouse)).render().splitlines()  # type: ignore[arg-type]
+    assert "optional CRM fields missing, loaded as null: 1" in lines
+    assert "  user.Hire_Date__c (onboarding_progress partial)" in lines
     # onboarding needs a hire date: it is empty; every other mart is as with the field
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM marts.onboarding_progress").fetchone() == (0,)
