@@ -7,8 +7,14 @@ loads either into identical raw tables: one text column per field (lower-case na
 nulls as None.
 
 Per contract object the reader lists the fields with ``/sobjects/<Object>/describe`` (the
-contract's fields plus every other non-compound field, so new fields are picked up) and runs one
-SOQL query, following ``nextRecordsUrl``::
+contract's fields plus every other non-compound field, so new fields are picked up), matches them
+to the contract as the SQL reader matches a replica (``ingestion.replica_shape.resolve_table``):
+an optional field the org lacks (``Hire_Date__c`` in a standard org) is loaded as null, a field
+map (``SALESOPS_FIELD_MAP``, e.g. ``user.Hire_Date__c=Start_Date__c``) reads a contract field
+from the org's own field, and an object the org does not have (describe answers 404:
+OpportunityStage and Event are optional) is refused with rule ``required_table``, which the
+loader treats as absent for optional objects. Then it runs one SOQL query, following
+``nextRecordsUrl``::
 
     SELECT <fields> FROM <Object>
     WHERE SystemModstamp >= <cursor - overlap> AND SystemModstamp < <sync start>
@@ -46,10 +52,11 @@ import pyarrow as pa
 import requests
 
 from ingestion.api_http import backoff_seconds, insecure_url_problem, retry_after_seconds, safe_url
-from ingestion.contract import CRM_CONTRACT, ID_COLUMN, MODSTAMP_COLUMN
+from ingestion.contract import CRM_CONTRACT, ID_COLUMN, MODSTAMP_COLUMN, is_optional_field
 from ingestion.crm_load import parse_source_datetime
 from ingestion.crm_sql import SOURCE_NAME, SourceTable, warehouse_column_name
 from ingestion.errors import SourceError
+from ingestion.replica_shape import ShapeError, resolve_table
 from ingestion.warehouse import utc_now
 
 logger = logging.getLogger(__name__)
@@ -66,6 +73,8 @@ API_OBJECTS: dict[str, str] = {
     "task": "Task",
     "campaign": "Campaign",
     "forecastingquota": "ForecastingQuota",
+    "opportunitystage": "OpportunityStage",
+    "event": "Event",
 }
 
 DEFAULT_API_VERSION = "v60.0"
@@ -392,11 +401,14 @@ class SalesforceApiReader:
         clock: Callable[[], datetime] = utc_now,
         jitter: Callable[[], float] = random.random,
         session: requests.Session | None = None,
+        field_map: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, not {batch_size}")
         self.settings = settings
         self.batch_size = batch_size
+        # contract table -> contract field -> the org's field holding it (replica_shape.parse_field_map)
+        self.field_map = {table: dict(fields) for table, fields in (field_map or {}).items()}
         self._clock = clock
         self._client = SalesforceClient(settings, sleep=sleep, jitter=jitter, session=session)
         self._fields: dict[str, list[str]] = {}
@@ -412,12 +424,27 @@ class SalesforceApiReader:
         return f"/services/data/{self.settings.api_version}"
 
     def describe(self, contract_name: str, require_contract: bool = True) -> SourceTable:
-        """The object's selectable fields by lower-case name; required contract fields checked."""
-        obj = _object_name(contract_name)
-        columns: dict[str, str] = {}
-        for name in self._describe_fields(obj):
-            columns.setdefault(warehouse_column_name(name), name)
-        missing = [c for c in CRM_CONTRACT[contract_name.lower()] if c.lower() not in columns]
+        """The object's selectable fields, matched to the contract as the SQL reader matches a
+        replica's columns (``replica_shape.resolve_table``, API names): contract fields under their
+        lower-case name, read from the field the field map names, if any; every other field under
+        its own. A missing optional field (any custom field, ...) is listed in ``missing`` and
+        loaded as null; a missing required field raises (rule ``required_column``). An object the
+        org does not have (describe answers 404) raises rule ``required_table``."""
+        table = contract_name.lower()
+        obj = _object_name(table)
+        try:
+            resolved = resolve_table(
+                table, self._describe_fields(obj), "api", self.field_map.get(table), require_all=False
+            )
+        except ShapeError as error:
+            raise SourceError(
+                SOURCE_NAME, f"Salesforce {obj}: {error}", table=table, rule=error.rule
+            ) from None
+        missing = [
+            field
+            for field in CRM_CONTRACT[table]
+            if field.lower() not in resolved.columns and not is_optional_field(table, field)
+        ]
         if missing and require_contract:
             raise SourceError(
                 SOURCE_NAME,
@@ -425,8 +452,10 @@ class SalesforceApiReader:
                 table=contract_name,
                 rule="required_column",
             )
-        columns = self._within_url_limit(obj, columns, contract_name.lower())
-        return SourceTable(contract_name, obj, columns, modstamp_is_text=True)
+        columns = self._within_url_limit(obj, resolved.columns, table)
+        return SourceTable(
+            contract_name, obj, columns, modstamp_is_text=True, missing=resolved.missing_optional
+        )
 
     def earliest_created_at(self, tables: Sequence[str] = ("lead", "opportunity")) -> datetime | None:
         """The oldest CreatedDate among the given objects (deleted records included)."""
@@ -448,7 +477,6 @@ class SalesforceApiReader:
         high = _whole_second(self._clock())
         low = None if since is None else _whole_second(since - overlap)
         query = self._query(table)
-        names = list(table.columns)
         logger.info(
             "Salesforce %s: reading %s from %s to %s",
             query.obj,
@@ -460,10 +488,12 @@ class SalesforceApiReader:
         for page in self._pages_in_window(query, low, high):
             pending.extend(page)
             while len(pending) >= self.batch_size:
-                yield _records_to_arrow(names, _latest_per_id(pending[: self.batch_size], query.id_field))
+                yield _records_to_arrow(
+                    table.columns, _latest_per_id(pending[: self.batch_size], query.id_field)
+                )
                 pending = pending[self.batch_size :]
         if pending:
-            yield _records_to_arrow(names, _latest_per_id(pending, query.id_field))
+            yield _records_to_arrow(table.columns, _latest_per_id(pending, query.id_field))
 
     def _describe_fields(self, obj: str) -> list[str]:
         if obj not in self._fields:
@@ -663,8 +693,15 @@ def _latest_per_id(records: list[dict[str, Any]], id_field: str) -> list[dict[st
     return records if len(latest) == len(records) else list(latest.values())
 
 
-def _records_to_arrow(names: list[str], records: list[dict[str, Any]]) -> pa.Table:
+def _records_to_arrow(columns: Mapping[str, str], records: list[dict[str, Any]]) -> pa.Table:
+    """One text column per warehouse column, read from the field it maps to (a mapped custom field
+    lands under the contract's name)."""
     rows = [{warehouse_column_name(key): value for key, value in record.items()} for record in records]
     return pa.table(
-        {name: pa.array([api_value_text(row.get(name)) for row in rows], pa.string()) for name in names}
+        {
+            name: pa.array(
+                [api_value_text(row.get(warehouse_column_name(field))) for row in rows], pa.string()
+            )
+            for name, field in columns.items()
+        }
     )

@@ -1,9 +1,10 @@
 """The Salesforce REST connector against a fake Salesforce on 127.0.0.1 (tests/fakes/salesforce_server.py).
 
-Equality with the SQL-replica reader is proven on the XS demo org twice: raw tables value by value
-after normalising only the representational differences listed in ``normalised`` (datetime
-spelling, booleans stored 0/1, '' that the API sends as null), and the dbt staging models plus
-the quarantine built from either warehouse, compared exactly.
+Equality with the SQL-replica reader is proven on the XS demo org (plus a few OpportunityStage and
+Event rows written here: the demo org has neither object) twice: raw tables value by value after
+normalising only the representational differences listed in ``normalised`` (datetime spelling,
+booleans stored 0/1, '' that the API sends as null), and the dbt staging models plus the
+quarantine built from either warehouse, compared exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -80,9 +83,12 @@ def api_reader(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], datetime] = lambda: SYNC_START,
     jitter: Callable[[], float] | None = None,
+    field_map: dict[str, dict[str, str]] | None = None,
     **settings: Any,
 ) -> Iterator[SalesforceApiReader]:
     extra: dict[str, Any] = {"jitter": jitter} if jitter else {}
+    if field_map:
+        extra["field_map"] = field_map
     reader = SalesforceApiReader(
         settings_for(fake, **settings),
         batch_size,
@@ -171,12 +177,46 @@ class DemoWarehouses:
     sql_earliest: datetime | None
 
 
+# The optional objects, added to a copy of the demo org (which has neither).
+DEMO_STAGES = [
+    {"Id": "01J000000000001", "MasterLabel": "Prospecting", "ApiName": "Prospecting", "SortOrder": "1",
+     "IsActive": "1", "IsClosed": "0", "IsWon": "0", "DefaultProbability": "10",
+     "ForecastCategoryName": "Pipeline", "SystemModstamp": "2024-01-01 08:00:00"},
+    {"Id": "01J000000000002", "MasterLabel": "Closed Won", "ApiName": "Closed Won", "SortOrder": "2",
+     "IsActive": "1", "IsClosed": "1", "IsWon": "1", "DefaultProbability": "100",
+     "ForecastCategoryName": "Closed", "SystemModstamp": "2024-01-01T08:00:00Z"},
+]  # fmt: skip
+DEMO_EVENTS = [
+    {"Id": "00U000000000001", "WhoId": "00Q000000000001", "WhatId": None, "OwnerId": "005000000000001",
+     "Subject": "Intro", "Type": "Meeting", "StartDateTime": "2026-06-01 14:00:00",
+     "EndDateTime": "2026-06-01T15:00:00Z", "IsAllDayEvent": "0", "IsDeleted": "0",
+     "SystemModstamp": "2026-06-01T15:05:00Z"},
+    {"Id": "00U000000000002", "WhoId": None, "WhatId": None, "OwnerId": "005000000000001",
+     "Subject": "Offsite", "Type": "Other", "StartDateTime": "2026-06-03T00:00:00Z",
+     "EndDateTime": "2026-06-04T00:00:00Z", "IsAllDayEvent": "1", "IsDeleted": "1",
+     "SystemModstamp": "2026-06-02T09:00:00Z"},  # deleted
+    {"Id": "00U000000000003", "WhoId": None, "WhatId": None, "OwnerId": "005000000000001",
+     "Subject": "Backwards", "Type": "Meeting", "StartDateTime": "2026-06-05T10:00:00.000+0000",
+     "EndDateTime": "2026-06-05T09:00:00.000+0000", "IsAllDayEvent": "0", "IsDeleted": "0",
+     "SystemModstamp": "2026-06-05T10:00:00Z"},  # ends before it starts: quarantined (its values
+    # in the API's spelling, which the quarantine shows as read)
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def demo_warehouses(
     demo_org: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory
 ) -> DemoWarehouses:
-    crm = demo_org[0] / "crm.sqlite"
     root = tmp_path_factory.mktemp("salesforce_api")
+    crm = root / "crm.sqlite"
+    shutil.copyfile(demo_org[0] / "crm.sqlite", crm)
+    with sqlite3.connect(crm) as connection:
+        assert not {"opportunitystage", "event"} & {
+            row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    create_crm(crm)  # creates only the missing tables: the optional objects
+    insert_rows(crm, "opportunitystage", DEMO_STAGES)
+    insert_rows(crm, "event", DEMO_EVENTS)
     api, sql = Warehouse(root / "api.duckdb"), Warehouse(root / "sql.duckdb")
     snapshot = datetime.combine(E2E_AS_OF, datetime.min.time())
     with (
@@ -206,7 +246,7 @@ def normalised(column: str, value: str | None) -> object:
         return None
     if value is not None and column.startswith("is"):
         return BOOLEAN_TEXT[value]
-    if value is not None and column in ("createddate", "systemmodstamp"):
+    if value is not None and column in ("createddate", "systemmodstamp", "startdatetime", "enddatetime"):
         return parse_source_datetime(value)
     return value
 
@@ -241,16 +281,18 @@ def test_earliest_created_at_equals_the_sql_replica_reader(demo_warehouses: Demo
 
 
 def run_dbt_staging(warehouses: list[Path], work: Path) -> None:
-    """dbt run of the Salesforce staging models and the quarantine, one process per warehouse at once."""
+    """dbt build of the Salesforce staging models, the quarantine and the seed of stages they fall back
+    on (no tests), one process per warehouse at once."""
     dbt = str(Path(sys.executable).with_name("dbt"))
     processes = []
     for index, warehouse in enumerate(warehouses):
         env = {**os.environ, "SALESOPS_WAREHOUSE": str(warehouse), "SALESOPS_AS_OF": E2E_AS_OF.isoformat()}
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
         command = [
-            dbt, "run", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+            dbt, "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
             "--target-path", str(work / f"target{index}"), "--log-path", str(work / f"logs{index}"),
-            "--select", "path:models/staging/salesforce quarantine",
+            "--select", "path:models/staging/salesforce quarantine opportunity_stages",
+            "--resource-type", "model", "--resource-type", "seed",
             "--vars", json.dumps({"as_of": E2E_AS_OF.isoformat()}), "--no-use-colors",
         ]  # fmt: skip
         processes.append(
@@ -586,10 +628,153 @@ def test_missing_required_field_is_a_source_error_naming_object_and_field(
         load_api(fake, warehouse)
     assert str(caught.value) == (
         "source 'crm', table 'lead', rule 'required_column': "
-        "required field 'Email' missing from Salesforce object Lead"
+        "required field 'Email' missing from Salesforce object Lead (and no earlier load to fall back on)"
     )
     with api_reader(fake) as reader:
         assert "email" not in reader.describe("lead", require_contract=False).columns
+
+
+# --- optional objects, optional fields, field map -----------------------------------------------
+
+STAGE_FIELDS = ", ".join(CRM_CONTRACT["opportunitystage"])
+USER_ID = "0050000000000001AAA"
+
+
+def raw_columns(warehouse: Warehouse, table: str) -> list[str]:
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        return [
+            row[0]
+            for row in connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                "AND table_name = ? ORDER BY ordinal_position",
+                [f"salesforce_{table}"],
+            ).fetchall()
+        ]
+
+
+def test_opportunity_stages_and_events_load_from_the_api(
+    crm: Path, fake: FakeSalesforce, warehouse: Warehouse
+) -> None:
+    insert_rows(crm, "opportunitystage", [
+        {"Id": "01J000000000001", "MasterLabel": "Discovery", "ApiName": "Discovery", "SortOrder": "1",
+         "IsActive": "1", "IsClosed": "0", "IsWon": "0", "DefaultProbability": "20",
+         "ForecastCategoryName": "Pipeline", "SystemModstamp": "2024-01-02T08:00:00Z"},
+        {"Id": "01J000000000002", "MasterLabel": "Signed", "ApiName": "Signed", "SortOrder": "2",
+         "IsActive": "1", "IsClosed": "1", "IsWon": "1", "DefaultProbability": "100",
+         "ForecastCategoryName": "Closed", "SystemModstamp": "2024-01-02T09:00:00Z"},
+    ])  # fmt: skip
+    insert_rows(crm, "event", [
+        {"Id": "00U000000000001", "WhoId": L1, "WhatId": None, "OwnerId": USER_ID, "Subject": "Intro",
+         "Type": "Meeting", "StartDateTime": "2024-01-15 14:00:00", "EndDateTime": "2024-01-15T15:00:00Z",
+         "IsAllDayEvent": "0", "IsDeleted": "0", "SystemModstamp": "2024-01-10T12:00:00Z"},
+        {"Id": "00U000000000002", "WhoId": None, "WhatId": None, "OwnerId": USER_ID, "Subject": "Offsite",
+         "Type": "Other", "StartDateTime": "2024-01-20T00:00:00Z", "EndDateTime": "2024-01-21T00:00:00Z",
+         "IsAllDayEvent": "1", "IsDeleted": "1", "SystemModstamp": "2024-01-11T12:00:00Z"},
+    ])  # fmt: skip
+
+    stages = load_api(fake, warehouse, "opportunitystage")
+    events = load_api(fake, warehouse, "event")
+
+    assert (stages.rows_in_raw, stages.absent, events.rows_in_raw, events.absent) == (2, False, 2, False)
+    assert raw_rows(warehouse, "opportunitystage", "id, apiname, sortorder, isclosed, iswon, "
+                    "defaultprobability, forecastcategoryname, systemmodstamp") == [
+        ("01J000000000001", "Discovery", "1", "false", "false", "20", "Pipeline",
+         "2024-01-02T08:00:00.000+0000"),
+        ("01J000000000002", "Signed", "2", "true", "true", "100", "Closed", "2024-01-02T09:00:00.000+0000"),
+    ]  # fmt: skip
+    assert raw_rows(warehouse, "event", "id, whoid, ownerid, subject, startdatetime, enddatetime, "
+                    "isalldayevent, isdeleted") == [
+        ("00U000000000001", L1, USER_ID, "Intro", "2024-01-15T14:00:00.000+0000",
+         "2024-01-15T15:00:00.000+0000", "false", "false"),
+        ("00U000000000002", None, USER_ID, "Offsite", "2024-01-20T00:00:00.000+0000",
+         "2024-01-21T00:00:00.000+0000", "true", "true"),  # deleted: read through queryAll
+    ]  # fmt: skip
+    # OpportunityStage has no IsDeleted: /query; Event has: /queryAll
+    assert [(r.path, r.soql) for r in fake.api_requests() if r.soql] == [
+        ("/services/data/v60.0/query",
+         f"SELECT {STAGE_FIELDS} FROM OpportunityStage "
+         "WHERE SystemModstamp < 2024-02-01T00:00:00Z ORDER BY SystemModstamp, Id"),
+        ("/services/data/v60.0/queryAll",
+         f"SELECT {', '.join(CRM_CONTRACT['event'])} FROM Event "
+         "WHERE SystemModstamp < 2024-02-01T00:00:00Z ORDER BY SystemModstamp, Id"),
+    ]  # fmt: skip
+
+
+def test_an_org_without_opportunity_stages_and_events_loads_them_empty(
+    crm: Path, fake: FakeSalesforce, warehouse: Warehouse
+) -> None:
+    execute(crm, "DROP TABLE opportunitystage")
+    execute(crm, "DROP TABLE event")
+    with api_reader(fake) as reader, pytest.raises(SourceError) as caught:
+        reader.describe("event")
+    assert str(caught.value) == (
+        "source 'crm', table 'event', rule 'required_table': "
+        "Salesforce Event: HTTP 404 NOT_FOUND: The requested resource does not exist"
+    )
+
+    stages = load_api(fake, warehouse, "opportunitystage")
+    events = load_api(fake, warehouse, "event")
+
+    assert (stages.absent, stages.rows_in_raw, events.absent, events.rows_in_raw) == (True, 0, True, 0)
+    assert raw_columns(warehouse, "event") == [
+        "id", "whoid", "whatid", "ownerid", "subject", "type", "startdatetime", "enddatetime",
+        "isalldayevent", "isdeleted", "systemmodstamp", "_loaded_at", "_batch_id",
+    ]  # fmt: skip
+    assert raw_columns(warehouse, "opportunitystage")[:3] == ["id", "masterlabel", "apiname"]
+    assert fake.soql_queries() == []  # nothing queried from objects the org does not have
+
+
+def test_a_user_object_without_hire_date_loads_with_the_field_null(
+    fake: FakeSalesforce, warehouse: Warehouse
+) -> None:
+    fake.hide_field("User", "Hire_Date__c")  # a standard org has no such custom field
+    result = load_api(fake, warehouse, "user")
+    assert (result.rows_in_raw, result.missing_fields) == (1, ("Hire_Date__c",))
+    assert raw_rows(warehouse, "user", "id, isactive, hire_date__c") == [(USER_ID, "true", None)]
+    assert "Hire_Date__c" not in fake.soql_queries()[0]
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        assert connection.execute(
+            "SELECT source, table_name, field, marts FROM quality.missing_fields"
+        ).fetchall() == [("crm", "user", "Hire_Date__c", "onboarding_progress")]
+
+
+def test_a_field_map_reads_the_hire_date_from_the_orgs_own_field(
+    fake: FakeSalesforce, warehouse: Warehouse
+) -> None:
+    from orchestration.resources import SalesforceApiResource
+
+    fake.hide_field("User", "Hire_Date__c")
+    fake.add_field("User", "Start_Date__c", "date", "2023-09-04")
+    resource = SalesforceApiResource(
+        login_url=fake.url,
+        client_id=FAKE_CLIENT_ID,
+        client_secret=FAKE_CLIENT_SECRET,
+        refresh_token=FAKE_REFRESH_TOKEN,
+        field_map="user.Hire_Date__c=Start_Date__c",
+    )
+    reader = resource.reader()
+    try:
+        result = load_crm_table(reader, warehouse, "user")  # type: ignore[arg-type]
+    finally:
+        reader.close()
+    assert (result.rows_in_raw, result.missing_fields) == (1, ())
+    assert raw_rows(warehouse, "user", "id, hire_date__c") == [(USER_ID, "2023-09-04")]
+    assert "start_date__c" not in raw_columns(warehouse, "user")  # read as the contract's field only
+    assert fake.soql_queries()[0].startswith(
+        "SELECT Id, Name, Email, Title, UserRoleId, ManagerId, IsActive, TimeZoneSidKey, Start_Date__c, "
+        "CreatedDate, SystemModstamp FROM User WHERE SystemModstamp < "
+    )
+
+
+def test_a_field_map_naming_a_field_the_object_lacks_stops_the_load(
+    fake: FakeSalesforce, warehouse: Warehouse
+) -> None:
+    with pytest.raises(SourceError) as caught:
+        load_api(fake, warehouse, "user", field_map={"user": {"Hire_Date__c": "Start_Dat__c"}})
+    assert str(caught.value) == (
+        "source 'crm', table 'user', rule 'field_map_column': Salesforce User: SALESOPS_FIELD_MAP maps "
+        "user.Hire_Date__c to column 'Start_Dat__c', which the table does not have"
+    )
 
 
 @pytest.mark.parametrize(

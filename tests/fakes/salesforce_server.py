@@ -3,6 +3,9 @@
 The org is the SQLite file written by ``python -m ingestion.demo generate`` (or by
 ``tests.crm_fixtures``): one table per object (lower-case name), columns named like the fields.
 The file is read afresh for every new query, so a test changes the org by writing to the file.
+An object whose table the file lacks is one the org does not have: its describe answers 404
+NOT_FOUND and queries INVALID_TYPE, as Salesforce answers for an object the user cannot see (the
+demo org has neither OpportunityStage nor Event; ``tests.crm_fixtures.create_crm`` makes both).
 
 Stored values are served as the API types them (by declared SQLite type, else by field name):
 booleans (0/1 or 'true'/'false') as JSON true/false, INTEGER as JSON integers, REAL as JSON
@@ -53,11 +56,17 @@ OBJECT_NAMES: dict[str, str] = {
     "task": "Task",
     "campaign": "Campaign",
     "forecastingquota": "ForecastingQuota",
+    "opportunitystage": "OpportunityStage",
+    "event": "Event",
 }
 FAKE_CLIENT_ID = "3MVG9fake-client-id-PX7Q2"
 FAKE_CLIENT_SECRET = "fake-client-secret-ZK81W4"
 FAKE_REFRESH_TOKEN = "5Aep861fake-refresh-token-M3D9"
-DATETIME_FIELDS = frozenset({"CreatedDate", "SystemModstamp", "LastModifiedDate"})
+DATETIME_FIELDS = frozenset(
+    {"CreatedDate", "SystemModstamp", "LastModifiedDate", "StartDateTime", "EndDateTime"}
+)
+# Numeric fields of the optional objects, typed by name when the replica declares them as text.
+NUMBER_FIELDS = {"SortOrder": "int", "DefaultProbability": "percent"}
 COMPOUND_TYPES = frozenset({"address", "location"})
 MODSTAMP = "SystemModstamp"
 
@@ -250,6 +259,8 @@ def field_type(name: str, declared: str) -> str:
         return "int"
     if declared in ("REAL", "FLOAT", "DOUBLE", "NUMERIC", "DECIMAL"):
         return "double"
+    if declared in ("", "TEXT") and name in NUMBER_FIELDS:
+        return NUMBER_FIELDS[name]
     if "DATETIME" in declared or "TIMESTAMP" in declared or name in DATETIME_FIELDS:
         return "datetime"
     if declared == "DATE" or name.endswith(("Date", "Date__c")):
