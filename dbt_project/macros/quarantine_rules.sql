@@ -59,6 +59,12 @@
             {'rule': 'quota_amount_negative', 'condition': negative_number('quotaamount'), 'columns': ['quotaamount']},
             {'rule': 'invalid_start_date', 'condition': invalid_timestamp('startdate'), 'columns': ['startdate']},
         ],
+        'event': [
+            modstamp,
+            {'rule': 'end_before_start',
+             'condition': '(' ~ parse_timestamp('enddatetime') ~ ' < ' ~ parse_timestamp('startdatetime') ~ ')',
+             'columns': ['startdatetime', 'enddatetime']},
+        ],
     } -%}
     {{ return(rules) }}
 {%- endmacro %}

@@ -1,5 +1,6 @@
 {#- One row per attendee of a meeting occurrence, taking the attendee's own mailbox copy first
-    (it holds their reply), then the organizer's copy, then the most recent copy.
+    (it holds their reply), then the organizer's copy, then the most recent copy. With Salesforce,
+    a CRM Event no mailbox holds (stg_calendar__crm_events) has its Who's email as its attendee.
 
     Each attendee is listed in every mailbox's copy of the meeting (13M rows for 1.3M attendees at
     profile L), too many for a window function over attendee rows: DuckDB cannot spill its memory.
@@ -87,3 +88,20 @@ select
     role,
     common_name
 from chosen
+{%- if crm_family() == 'salesforce' %}
+
+union all
+
+select
+    event_occurrence_id,
+    {{ dbt.hash("uid || '|' || cast(start_at as varchar) || '|' || who_email") }} as event_attendee_id,
+    uid,
+    start_at,
+    who_email as email,
+    {{ dbt.split_part('who_email', "'@'", 2) }} as email_domain,
+    cast('NEEDS-ACTION' as {{ dbt.type_string() }}) as partstat,
+    cast('REQ-PARTICIPANT' as {{ dbt.type_string() }}) as role,
+    cast(null as {{ dbt.type_string() }}) as common_name
+from {{ ref('stg_calendar__crm_events') }}
+where who_email is not null
+{%- endif %}

@@ -1,4 +1,5 @@
-{#- One row per meeting occurrence: the same meeting exported from several mailboxes is one meeting. -#}
+{#- One row per meeting occurrence: the same meeting exported from several mailboxes is one meeting.
+    With Salesforce, the CRM's Events no mailbox holds are meetings too (stg_calendar__crm_events). -#}
 with
 
 occurrences as (
@@ -37,6 +38,31 @@ select
     created_at,
     coalesce(created_at, occurrence_start) as booked_at,
     ({{ epoch_seconds('occurrence_end') }} - {{ epoch_seconds('occurrence_start') }}) / 60.0 as duration_minutes,
-    mailbox as source_mailbox
+    mailbox as source_mailbox,
+    cast('mailbox' as {{ dbt.type_string() }}) as origin
 from ranked
 where copy_rank = 1
+{%- if crm_family() == 'salesforce' %}
+
+union all
+
+select
+    event_occurrence_id,
+    uid,
+    start_at,
+    end_at,
+    is_all_day,
+    is_recurring,
+    status,
+    is_cancelled,
+    summary,
+    organizer_email,
+    categories,
+    is_training,
+    created_at,
+    booked_at,
+    duration_minutes,
+    cast(null as {{ dbt.type_string() }}) as source_mailbox,
+    cast('crm_event' as {{ dbt.type_string() }}) as origin
+from {{ ref('stg_calendar__crm_events') }}
+{%- endif %}
