@@ -115,8 +115,9 @@ def _opportunityhistory() -> list[ExpectationSpec]:
 
 
 def _stage_known(prefix: str) -> ExpectationSpec:
-    """StageName is one of the org's stages (OpportunityStage, by API name or label) or, for a
-    replica without them, of the seed's. Unknown stages still count by their own flags."""
+    """StageName is one of the org's stages (OpportunityStage's ApiName, else its label, as the
+    marts match them) or, for a replica without them, of the seed's. Unknown stages still count by
+    their own flags."""
     stages = raw("opportunitystage")
     seed = ", ".join("'" + name.replace("'", "''") + "'" for name in seed_stage_names())
     return rows_query(
@@ -124,7 +125,7 @@ def _stage_known(prefix: str) -> ExpectationSpec:
         "warning",
         f"SELECT * FROM {{batch}} AS o WHERE nullif(trim(o.stagename), '') IS NOT NULL AND CASE "
         f"WHEN EXISTS (SELECT 1 FROM {stages}) THEN NOT EXISTS (SELECT 1 FROM {stages} AS s "
-        f"WHERE o.stagename IN (s.apiname, s.masterlabel)) ELSE o.stagename NOT IN ({seed}) END",
+        f"WHERE o.stagename = coalesce(s.apiname, s.masterlabel)) ELSE o.stagename NOT IN ({seed}) END",
         "StageName is a stage of the org's sales process (OpportunityStage, else the seed)",
     )
 

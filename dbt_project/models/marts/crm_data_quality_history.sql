@@ -4,7 +4,7 @@
     the hygiene trend. A re-run for the same as_of replaces that day's rows. -#}
 {%- set checks = ['open_opportunity_past_close_date', 'opportunity_missing_amount',
     'lead_without_activity_7d', 'duplicate_lead_email', 'duplicate_contact_email',
-    'account_missing_industry', 'contact_missing_email', 'lead_without_owner'] -%}
+    'account_missing_industry', 'contact_missing_email', 'lead_without_owner', 'unknown_stage'] -%}
 with
 
 worklist as (
