@@ -92,7 +92,14 @@ class SqlCrmReader:
     def engine(self) -> Engine:
         if self._engine is None:
             try:
-                engine = sa.create_engine(self.url)
+                url = sa.engine.make_url(self.url)
+                # A PostgreSQL replica's sessions in UTC: the cursor bound is naive UTC.
+                options = (
+                    {"connect_args": {"options": "-c timezone=UTC"}}
+                    if url.get_backend_name() == "postgresql"
+                    else {}
+                )
+                engine = sa.create_engine(url, **options)
             except Exception as exc:  # noqa: BLE001
                 raise SourceError(
                     SOURCE_NAME, f"cannot open CRM URL {redact_url(self.url)}: {type(exc).__name__}"

@@ -103,6 +103,8 @@ def apply_server_warehouse() -> None:
             "SALESOPS_PG_USER": url.username or "",
             "SALESOPS_PG_PASSWORD": url.password or "",
             "SALESOPS_PG_DATABASE": url.database or "",
+            # libpq starts dbt's sessions in UTC (the postgres profile has no session options)
+            "PGTZ": "UTC",
         }
     )
 

@@ -175,10 +175,20 @@ def test_lead_response_by_rep_week_matches_python(pipeline_run: PipelineRun) -> 
     assert_rows_equal(actual, expected)
 
 
+# The demo org is a replica without the optional OpportunityStage and Event objects: the tables
+# holding them are empty (tests/test_org_stages.py and tests/test_crm_events.py fill them).
+OPTIONAL_ONLY = {
+    "raw.salesforce_opportunitystage",
+    "raw.salesforce_event",
+    "staging.stg_salesforce__events",
+    "staging.stg_calendar__crm_events",
+}
+
+
 @pytest.mark.parametrize("schema", ["raw", "staging", "marts"])
 def test_no_table_is_left_without_rows_by_the_demo(pipeline_run: PipelineRun, schema: str) -> None:
     empty = [t for t, n in pipeline_run.counts_after_first.items() if t.startswith(f"{schema}.") and n == 0]
-    assert empty == []
+    assert sorted(empty) == sorted(t for t in OPTIONAL_ONLY if t.startswith(f"{schema}."))
 
 
 def test_hygiene_worklist_finds_exactly_the_planted_defects(pipeline_run: PipelineRun) -> None:
