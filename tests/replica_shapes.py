@@ -183,7 +183,15 @@ FIVETRAN_TABLES = {
 # PostgreSQL types Fivetran gives the fields (everything else is TEXT).
 _BOOLEAN = {"IsActive", "IsDeleted", "IsConverted", "IsClosed", "IsWon"}
 _DATE = {"Hire_Date__c", "ConvertedDate", "CloseDate", "ActivityDate", "StartDate", "EndDate"}
-_NUMBER = {"NumberOfEmployees", "AnnualRevenue", "Amount", "Probability", "BudgetedCost", "ActualCost", "QuotaAmount"}
+_NUMBER = {
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "Amount",
+    "Probability",
+    "BudgetedCost",
+    "ActualCost",
+    "QuotaAmount",
+}
 _TIMESTAMP = {"CreatedDate"}
 
 
@@ -194,46 +202,55 @@ def _api_value(value: object) -> object:
     return value
 
 
-def write_api_replica(path: Path, drop: dict[str, set[str]] | None = None) -> None:
-    """API names in SQLite; ``drop`` leaves fields out of a table's columns (``{"User": {...}}``)."""
+def _write_sqlite_replica(
+    path: Path,
+    lower_case: bool = False,
+    meta: tuple[str, ...] = (),
+    meta_values: object = None,
+    drop: dict[str, set[str]] | None = None,
+) -> None:
+    """The org in SQLite under API names (lower-cased if asked), with a tool's metadata columns
+    (``meta_values(table, row_number)`` gives their values)."""
     drop = drop or {}
     with sqlite3.connect(path) as connection:
-        for table, rows in API_ORG.items():
-            columns = [c for c in [*rows[0], "SystemModstamp"] if c not in drop.get(table, set())]
-            connection.execute(f'CREATE TABLE "{table}" ({", ".join(f"{c!r} TEXT" for c in columns)})')
-            for row in rows:
-                values = [_api_value({**row, "SystemModstamp": MODSTAMP}[c]) for c in columns]
-                connection.execute(f'INSERT INTO "{table}" VALUES ({", ".join("?" for _ in columns)})', values)
-
-
-def write_airbyte_replica(path: Path) -> None:
-    with sqlite3.connect(path) as connection:
-        for table, rows in API_ORG.items():
-            columns = [*rows[0], "SystemModstamp"]
-            meta = ["_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id"]
-            connection.execute(
-                f'CREATE TABLE "{table}" ({", ".join(f"{c!r} TEXT" for c in [*columns, *meta])})'
-            )
+        for api_table, rows in API_ORG.items():
+            table = api_table.lower() if lower_case else api_table
+            columns = [c for c in [*rows[0], "SystemModstamp"] if c not in drop.get(api_table, set())]
+            names = [c.lower() if lower_case else c for c in columns] + list(meta)
+            connection.execute(f'CREATE TABLE "{table}" ({", ".join(f"{n!r} TEXT" for n in names)})')
             for number, row in enumerate(rows):
                 values = [_api_value({**row, "SystemModstamp": MODSTAMP}[c]) for c in columns]
-                values += [f"raw-{table}-{number}", SYNCED, json.dumps({"changes": []}), "1"]
+                values += meta_values(api_table, number) if meta else []  # type: ignore[operator]
                 marks = ", ".join("?" for _ in values)
                 connection.execute(f'INSERT INTO "{table}" VALUES ({marks})', values)
 
 
+def write_api_replica(path: Path, drop: dict[str, set[str]] | None = None) -> None:
+    """API names in SQLite; ``drop`` leaves fields out of a table's columns (``{"User": {...}}``)."""
+    _write_sqlite_replica(path, drop=drop)
+
+
+def write_airbyte_replica(path: Path) -> None:
+    _write_sqlite_replica(
+        path,
+        meta=("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id"),
+        meta_values=lambda table, number: [f"raw-{table}-{number}", SYNCED, json.dumps({"changes": []}), "1"],
+    )
+
+
 def write_stitch_replica(path: Path) -> None:
-    with sqlite3.connect(path) as connection:
-        for table, rows in API_ORG.items():
-            columns = [*rows[0], "SystemModstamp"]
-            meta = ["_sdc_batched_at", "_sdc_extracted_at", "_sdc_received_at", "_sdc_sequence",
-                    "_sdc_table_version"]  # fmt: skip
-            names = [c.lower() for c in columns] + meta
-            connection.execute(f'CREATE TABLE "{table.lower()}" ({", ".join(f"{n} TEXT" for n in names)})')
-            for number, row in enumerate(rows):
-                values = [_api_value({**row, "SystemModstamp": MODSTAMP}[c]) for c in columns]
-                values += [SYNCED, SYNCED, SYNCED, str(1779152400000 + number), "0"]
-                marks = ", ".join("?" for _ in values)
-                connection.execute(f'INSERT INTO "{table.lower()}" VALUES ({marks})', values)
+    _write_sqlite_replica(
+        path,
+        lower_case=True,
+        meta=(
+            "_sdc_batched_at",
+            "_sdc_extracted_at",
+            "_sdc_received_at",
+            "_sdc_sequence",
+            "_sdc_table_version",
+        ),
+        meta_values=lambda table, number: [SYNCED, SYNCED, SYNCED, str(1779152400000 + number), "0"],
+    )
 
 
 def _pg_type(field: str) -> str:
@@ -262,7 +279,11 @@ def write_fivetran_replica(dsn: str) -> None:
                 columns.append("system_modstamp TIMESTAMPTZ")
             columns += ["_fivetran_synced TIMESTAMPTZ", "_fivetran_deleted BOOLEAN"]
             if history:
-                columns += ["_fivetran_active BOOLEAN", "_fivetran_start TIMESTAMPTZ", "_fivetran_end TIMESTAMPTZ"]
+                columns += [
+                    "_fivetran_active BOOLEAN",
+                    "_fivetran_start TIMESTAMPTZ",
+                    "_fivetran_end TIMESTAMPTZ",
+                ]
             connection.execute(f'CREATE TABLE "{table}" ({", ".join(columns)})')
             for row in API_ORG[api_table]:
                 values = [row[f] for f in fields]
