@@ -41,7 +41,12 @@ class RunSummary:
                 read = f"{meta['rows_read']:>10}"
             else:
                 read = f"{meta.get('files_parsed', 0)}/{meta.get('files_total', 0)} files"
-            lines.append(f"  {name:<40} {read:>16} / {meta.get('rows_in_raw', '')!s:>10}")
+            line = f"  {name:<40} {read:>16} / {meta.get('rows_in_raw', '')!s:>10}"
+            if meta.get("absent_from_source"):
+                line += "  (optional, not in the source)"
+            elif meta.get("set_aside"):
+                line += "  (set aside: last good rows kept)"
+            lines.append(line)
         lines.append(f"checks: {self.checks_passed} passed, {len(self.checks_failed)} failed")
         for failed in self.checks_failed:
             lines.append(f"  failed: {failed}")
