@@ -6,14 +6,19 @@ Three nightly runs (about 25-40 s each) and one direct validation:
   SystemModstamp is 2026-05-19 00:00 UTC, so every raw table is 24 h old at the end of the as_of
   day): every check passes, nothing is quarantined, raw reconciles.
 * **dirty**: the same org plus one dirty record per warning rule, quarantine rule and worklist
-  check (tests/integrity_fixtures.py). Every failing rule counts exactly its planted record(s), the
-  raw and staging checks only warn, and every mart is still built.
+  check (tests/integrity_fixtures.py, and the two Salesforce Events of DIRTY_EVENTS below). Every
+  failing rule counts exactly its planted record(s), the raw and staging checks only warn, and
+  every mart is still built.
 * **blocked**: the clean warehouse loaded again with a duplicated lead Id (an error rule) and three
   new user roles, with as_of 2026-05-25: the raw check fails with severity ERROR and nothing
   downstream of raw is built; the volume and freshness checks warn.
 * **error rules**: one error rule at a time cannot be run through the whole job (64 runs), so the
   suites are run directly (``validate_tables``) on a copy of the dirty warehouse in which SQL
   plants one violation per error rule, layer by layer.
+
+The hand-written org has no rows of the optional OpportunityStage and Event objects (the replica's
+tables are empty), so raw.salesforce_opportunitystage and raw.salesforce_event are empty: their
+rules pass, and the stage rules read the seed's stages. The dirty org adds two Events, never stages.
 
 Uniqueness rules count every row holding a duplicated value, so one duplicated Id counts 2.
 Rules that input cannot reach (a record would be quarantined or rejected first, or the calendar
@@ -34,7 +39,14 @@ import duckdb
 import pytest
 
 from tests.conftest import execute_nightly, pipeline_env
-from tests.integrity_fixtures import write_calendars, write_crm, write_dirty_calendars, write_dirty_crm
+from tests.crm_fixtures import insert_rows
+from tests.integrity_fixtures import (
+    MODSTAMP,
+    write_calendars,
+    write_crm,
+    write_dirty_calendars,
+    write_dirty_crm,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-05-19"
@@ -42,8 +54,14 @@ LATER_AS_OF = "2026-05-25"
 BUMPED_MODSTAMP = "2026-05-20T00:00:00Z"
 FRESHNESS_TABLES = ("account", "contact", "lead", "opportunity", "opportunityhistory", "task")
 CRM_TABLES = ("user", "userrole", "account", "contact", "lead", "opportunity", "opportunityhistory", "task",
-              "campaign", "forecastingquota")  # fmt: skip
-TABLE_CHECKS = ("freshness", "volume", "quarantine_is_empty")
+              "campaign", "forecastingquota", "opportunitystage", "event")  # fmt: skip
+TABLE_CHECKS = (
+    "freshness",
+    "volume",
+    "quarantine_is_empty",
+    "optional_fields_present",
+    "sources_not_quarantined",
+)
 SUITE_CHECKS = {"raw": "raw_integrity", "staging": "staging_integrity", "marts": "mart_integrity"}
 
 # ============================================================================ expected outcomes
@@ -59,13 +77,13 @@ DIRTY_FAILURES: dict[str, tuple[int, object]] = {
     "contact_owner_exists": (1, ("id", "XC03")),
     "lead_email_well_formed": (1, ("id", "XL01")),
     "lead_owner_exists": (1, ("id", "XL02")),
-    "opportunity_stage_known": (1, "Bogus Stage"),
+    "opportunity_stage_known": (1, ("id", "XO01")),  # Bogus Stage: in neither the org's stages nor the seed
     "opportunity_amount_is_number": (1, ("id", "XO02")),
     "opportunity_amount_not_negative": (1, ("id", "XO03")),
     "opportunity_close_date_not_before_created": (1, ("id", "XO04")),
     "opportunity_account_exists": (1, ("id", "XO05")),
     "opportunity_owner_exists": (1, ("id", "XO06")),
-    "opportunityhistory_stage_known": (1, "Bogus Stage"),
+    "opportunityhistory_stage_known": (1, ("id", "XH01")),  # Bogus Stage
     "opportunityhistory_amount_is_number": (1, ("id", "XH02")),
     "opportunityhistory_amount_not_negative": (1, ("id", "XH03")),
     "opportunityhistory_opportunity_exists": (1, ("id", "XH04")),
@@ -78,6 +96,7 @@ DIRTY_FAILURES: dict[str, tuple[int, object]] = {
     "forecastingquota_quotaamount_is_number": (1, ("id", "XQ01")),
     "forecastingquota_quotaamount_not_negative": (1, ("id", "XQ02")),
     "forecastingquota_owner_exists": (1, ("id", "XQ03")),
+    "event_owner_exists": (1, ("id", "XE01")),
     "calendar_status_known": (1, "DRAFT"),
     "calendar_attendee_email_well_formed": (1, ("uid", "x-bad-attendee@acme.example")),
     # staging
@@ -114,6 +133,8 @@ DIRTY_QUARANTINE = [
     ("campaign", "XK06", None, "invalid_system_modstamp", '{"systemmodstamp":"2026-02-30T00:00:00Z"}'),
     ("contact", "XC06", "U1", "invalid_created_date", '{"createddate":"1850-01-01T00:00:00Z"}'),
     ("contact", "XC07", "U3", "invalid_system_modstamp", '{"systemmodstamp":"2026-05-18T25:00:00Z"}'),
+    ("event", "XE02", "U1", "end_before_start",
+     '{"startdatetime":"2026-05-12T10:00:00Z","enddatetime":"2026-05-12T09:00:00Z"}'),
     ("forecastingquota", "XQ01", "U3", "quota_amount_not_a_number", '{"quotaamount":"lots"}'),
     ("forecastingquota", "XQ02", "U3", "quota_amount_negative", '{"quotaamount":"-1000"}'),
     ("forecastingquota", "XQ05", "U3", "invalid_start_date", '{"startdate":"next month"}'),
@@ -137,6 +158,9 @@ DIRTY_QUARANTINE = [
     ("task", "XT05", "U1", "invalid_system_modstamp", '{"systemmodstamp":"2026-00-10T00:00:00Z"}'),
 ]  # fmt: skip
 
+# The not-null rules of the optional tables the hand-written org leaves empty (the dirty org fills event).
+EMPTY_TABLE_NOT_NULL = {"opportunitystage_id_not_null", "event_id_not_null"}
+
 STAGING_KEYS = {
     "account": ("stg_salesforce__accounts", "account_id"),
     "contact": ("stg_salesforce__contacts", "contact_id"),
@@ -146,6 +170,7 @@ STAGING_KEYS = {
     "task": ("stg_salesforce__tasks", "task_id"),
     "campaign": ("stg_salesforce__campaigns", "campaign_id"),
     "forecastingquota": ("stg_salesforce__forecasting_quotas", "quota_id"),
+    "event": ("stg_salesforce__events", "event_id"),
 }
 
 # (source_table, raw_records, staging_records, quarantined_records, deleted_records)
@@ -252,10 +277,27 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run_nightly(root, AS_OF)
 
 
+# The dirty org's Events (tests/integrity_fixtures.py has none), one per Event rule; no Who, so neither
+# answers a lead. XE01 is kept (a meeting of nobody's: no user U9) and XE02 is quarantined.
+EVENT_COLUMNS = ("Id", "WhoId", "WhatId", "OwnerId", "Subject", "Type", "StartDateTime", "EndDateTime",
+                 "IsAllDayEvent", "IsDeleted", "SystemModstamp")  # fmt: skip
+DIRTY_EVENTS = [
+    # event_owner_exists
+    ("XE01", None, None, "U9", "X event", "Meeting", "2026-05-13T15:00:00Z", "2026-05-13T16:00:00Z", "false",
+     "false", MODSTAMP),
+    # quarantine: end_before_start
+    ("XE02", None, None, "U1", "X event", "Meeting", "2026-05-12T10:00:00Z", "2026-05-12T09:00:00Z", "false",
+     "false", MODSTAMP),
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def dirty(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("dirty")
     write_dirty_crm(root / "crm.sqlite")
+    insert_rows(
+        root / "crm.sqlite", "event", [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in DIRTY_EVENTS]
+    )
     write_dirty_calendars(root / "calendars")
     # A cap of 1001 occurrences per series: the 1001-occurrence series reaches it, which the staging
     # rule reports as a series that was (or would have been) cut off.
@@ -321,7 +363,7 @@ def test_rule_inventory() -> None:
         for severity in ("error", "warning")
     }
     assert by_layer == {
-        ("raw", "error"): 22, ("raw", "warning"): 28,
+        ("raw", "error"): 26, ("raw", "warning"): 29,
         ("staging", "error"): 31, ("staging", "warning"): 19,
         ("marts", "error"): 11, ("marts", "warning"): 0,
     }  # fmt: skip
@@ -349,13 +391,25 @@ def test_clean_org_passes_every_check(clean: Run) -> None:
         | {(f"raw/salesforce_{t}", "volume") for t in CRM_TABLES}
         | {(f"raw/salesforce_{t}", "freshness") for t in FRESHNESS_TABLES}
         | {("quality/quarantine", "quarantine_is_empty")}
+        | {(f"raw/salesforce_{t}", "optional_fields_present") for t in CRM_TABLES}
+        | {(f"raw/salesforce_{t}", "sources_not_quarantined") for t in CRM_TABLES}
+        | {("raw/calendar_occurrences", "sources_not_quarantined")}
     )
-    assert len(ours) == 12 + 11 + 6 + 10 + 6 + 1
+    assert len(ours) == 14 + 11 + 6 + 12 + 6 + 1 + 12 + 13
+    # The replica has every contract field and every table reads: no field missing, no source set aside.
+    assert check_metadata(clean, "optional_fields_present") == {
+        t: {"passed": True, "missing_fields": 0} for t in CRM_TABLES
+    }
+    assert check_metadata(clean, "sources_not_quarantined") == {
+        **{t: {"passed": True, "quarantined_sources": 0} for t in CRM_TABLES},
+        "raw/calendar_occurrences": {"passed": True, "quarantined_sources": 0},
+    }
 
     results = clean.rule_results()
     assert set(results) == set(rules)
+    # On an empty table GX's not_null reports no unexpected_count (None, not 0); unique reports 0.
     assert {r: (v["success"], v["unexpected_count"], v["exception_message"]) for r, v in results.items()} == {
-        rule: (True, 0, None) for rule in rules
+        rule: (True, None if rule in EMPTY_TABLE_NOT_NULL else 0, None) for rule in rules
     }
     assert clean.query("SELECT count(*) FROM quality.quarantine") == [(0,)]
     assert quarantine_is_empty_metadata(evaluations) == {"quarantined_records": 0}
@@ -404,7 +458,7 @@ def test_dirty_org_only_warns_and_builds_every_mart(dirty: Run) -> None:
     evaluations = dirty.evaluations()
     failed = {key: e.severity.value for key, e in evaluations.items() if not e.passed}
     warned = expected_warned_checks()
-    assert len(warned) == 11 + 10  # all raw tables but user roles; staging tables but campaigns
+    assert len(warned) == 12 + 10  # all raw tables but user roles and stages; staging tables but campaigns
     assert failed == {**dict.fromkeys(warned, "WARN"), ("quality/quarantine", "quarantine_is_empty"): "WARN"}
     for key, failed_warnings in warned.items():
         metadata = evaluations[key].metadata
@@ -441,10 +495,11 @@ def test_dirty_org_counts_each_warning_rule_exactly(dirty: Run) -> None:
         rule: (row["success"], row["unexpected_count"], row["severity"], row["exception_message"])
         for rule, row in results.items()
     }
+    # raw.salesforce_opportunitystage stays empty: GX's not_null reports no unexpected_count (None)
     expected = {
         rule: (False, DIRTY_FAILURES[rule][0], "warning", None)
         if rule in DIRTY_FAILURES
-        else (True, 0, rules[rule][2], None)
+        else (True, None if rule == "opportunitystage_id_not_null" else 0, rules[rule][2], None)
         for rule in rules
     }
     assert actual == expected
@@ -480,7 +535,7 @@ def test_dirty_records_are_quarantined_with_their_values_and_kept_out_of_staging
     counts: dict[str, int] = {}
     for source_table, _, _, rule, _ in DIRTY_QUARANTINE:
         counts[f"{source_table}.{rule}"] = counts.get(f"{source_table}.{rule}", 0) + 1
-    assert quarantine_is_empty_metadata(dirty.evaluations()) == {"quarantined_records": 29, **counts}
+    assert quarantine_is_empty_metadata(dirty.evaluations()) == {"quarantined_records": 30, **counts}
     assert reconciliation(dirty) == DIRTY_RECONCILIATION
 
 
@@ -504,10 +559,29 @@ def _key_injections(table: str, key: str, where: str, prefix: str) -> dict[str, 
     return {f"{prefix}_id_not_null": (1, [null_copy]), f"{prefix}_id_unique": (2, [duplicate])}
 
 
-RAW_KEYS = {  # raw table -> a clean record to copy
+RAW_KEYS = {  # raw table -> a record to copy, clean for the raw rules (XE02 is only quarantined)
     "user": "U4", "userrole": "R2", "account": "A5", "contact": "CT1", "lead": "L12", "opportunity": "O13",
     "opportunityhistory": "H16", "task": "T09", "campaign": "C3", "forecastingquota": "Q11",
+    "opportunitystage": "XS01", "event": "XE02",
 }  # fmt: skip
+
+
+def _org_stages() -> str:
+    """The seed's stages loaded as the org's OpportunityStage rows XS01.. (the dirty org has none), so
+    the stage Id rules have a row to copy and the stage rules, which read the org's stages once there
+    are any, still count only Bogus Stage."""
+    from expectations.raw_suites import seed_stage_names
+
+    rows = []
+    for order, name in enumerate(seed_stage_names(), 1):
+        label = name.replace("'", "''")
+        rows.append(f"('XS{order:02d}', '{label}', '{label}', '{order}')")
+    values = ", ".join(rows)
+    return (
+        f"INSERT INTO raw.salesforce_opportunitystage (id, masterlabel, apiname, sortorder) VALUES {values}"
+    )
+
+
 STAGING_KEYS_TO_COPY = {  # staging table -> (rule prefix, key column, a clean record to copy)
     "stg_salesforce__users": ("stg_user", "rep_id", "rep_id = 'U4'"),
     "stg_salesforce__accounts": ("stg_account", "account_id", "account_id = 'A5'"),
@@ -596,6 +670,8 @@ def test_each_error_rule_counts_its_planted_row_and_fails_its_suite(dirty: Run, 
     for layer, suites in (("marts", MART_SUITES), ("staging", STAGING_SUITES), ("raw", RAW_SUITES)):
         planted = {r: v for r, v in ERROR_INJECTIONS.items() if rules[r][0] == layer}
         with duckdb.connect(str(warehouse)) as connection:
+            if layer == "raw":
+                connection.execute(_org_stages())
             for _, statements in planted.values():
                 for statement in statements:
                     connection.execute(statement)
@@ -660,6 +736,8 @@ def test_error_rule_blocks_everything_downstream_of_raw(blocked: Run) -> None:
         ("raw", "raw_integrity"),
         ("raw", "volume"),
         ("raw", "freshness"),
+        ("raw", "optional_fields_present"),
+        ("raw", "sources_not_quarantined"),
     }
     assert {layer for layer, in blocked.query(
         "SELECT DISTINCT layer FROM quality.validation_runs WHERE dagster_run_id = ?", [blocked.result.run_id]
@@ -681,7 +759,13 @@ def check_metadata(run: Run, check_name: str) -> dict[str, dict]:
 
 
 def test_volume_warns_past_fifty_percent_change(clean: Run, blocked: Run) -> None:
-    clean_rows = {table: raw for table, raw, *_ in CLEAN_RECONCILIATION}
+    # the optional tables are empty (the org has no OpportunityStage or Event rows)
+    clean_rows = {
+        **{table: raw for table, raw, *_ in CLEAN_RECONCILIATION},
+        "opportunitystage": 0,
+        "event": 0,
+    }
+    assert list(clean_rows) == list(CRM_TABLES)
     # first run: no baseline, so no change
     assert check_metadata(clean, "volume") == {
         table: {"passed": True, "rows": rows, "previous_rows": None, "change": None}
@@ -692,6 +776,9 @@ def test_volume_warns_past_fifty_percent_change(clean: Run, blocked: Run) -> Non
         table: {"passed": True, "rows": rows, "previous_rows": rows, "change": 0.0}
         for table, rows in clean_rows.items()
     }
+    # the empty tables stay empty: a baseline of 0 rows measures no change
+    expected["opportunitystage"] = {"passed": True, "rows": 0, "previous_rows": 0, "change": None}
+    expected["event"] = {"passed": True, "rows": 0, "previous_rows": 0, "change": None}
     expected["userrole"] = {"passed": False, "rows": 6, "previous_rows": 3, "change": 1.0}
     expected["lead"] = {"passed": True, "rows": 13, "previous_rows": 12, "change": 1 / 12}
     assert check_metadata(blocked, "volume") == expected
