@@ -25,6 +25,7 @@
     ('task', 'stg_salesforce__tasks', 'isdeleted'),
     ('campaign', 'stg_salesforce__campaigns', 'isdeleted'),
     ('forecastingquota', 'stg_salesforce__forecasting_quotas', none),
+    ('event', 'stg_salesforce__events', 'isdeleted'),
 ] -%}
 {%- do tables.append((table, source('salesforce', table), model, none, deleted)) -%}
 {%- endfor -%}
